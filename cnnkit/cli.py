@@ -1,0 +1,221 @@
+"""The command line: ``python -m cnnkit train MODEL --dataset NAME`` and ``python -m cnnkit models``.
+
+``train`` writes into its run folder (default ``runs/<model>-<dataset>-<time>``):
+
+- ``model.keras``: the best model (lowest validation loss), loadable in Keras safe mode;
+- ``history.csv``: loss and accuracy per epoch, for training and validation;
+- ``metrics.json``: test accuracy and loss of ``model.keras``, timings, the settings;
+- ``report.csv``: precision, recall and F1 per class on the test set;
+- ``learning_curves.png`` and ``confusion_matrix.png``.
+
+Bad arguments print one clear line and exit with status 2; a data or model problem found
+while running (a missing dataset file, say) exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's start-up logging
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from cnnkit import evaluation, plots  # noqa: E402
+from cnnkit.data import augment, images  # noqa: E402
+from cnnkit.errors import CnnkitError  # noqa: E402
+from cnnkit.files import atomic_path, write_json  # noqa: E402
+from cnnkit.models import build, get_spec, list_models  # noqa: E402
+from cnnkit.seed import set_seed  # noqa: E402
+from cnnkit.training import train, training_scope  # noqa: E402
+
+# Epochs when --epochs is not given: enough for each dataset to converge with LeNet-5.
+DEFAULT_EPOCHS = {"digits": 60, "mnist": 15, "fashion_mnist": 20, "cifar10": 30}
+
+
+def input_options(model_name: str, dataset_name: str) -> dict:
+    """``load_dataset`` options that bring the dataset's images to the model's input.
+
+    Models with a fixed input (``lenet5_classic``: 32x32x1) get their images padded or
+    resized as their registry entry says; other models take the images as they are.
+    """
+    spec = get_spec(model_name)
+    native = images.NATIVE_SHAPES[dataset_name]
+    if not spec.fixed_input or native == spec.input_shape:
+        return {}
+    if native[2] != spec.input_shape[2]:
+        raise CnnkitError(
+            f"{model_name} takes {spec.input_shape[2]}-channel images but {dataset_name} has "
+            f"{native[2]} channels; choose a {'grayscale' if spec.input_shape[2] == 1 else 'colour'} dataset."
+        )
+    size = spec.input_shape[0]
+    return {"pad_to": size} if spec.fit_input == "pad" else {"resize_to": spec.input_shape[:2]}
+
+
+def _model_option(text: str) -> tuple[str, object]:
+    """Parse ``KEY=VALUE`` into a builder option; numbers and true/false are converted."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    lowered = value.lower()
+    if lowered in {"true", "false"}:
+        return key, lowered == "true"
+    for convert in (int, float):
+        try:
+            return key, convert(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cnnkit", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("models", help="list the registered models")
+    commands.add_parser("datasets", help="list the datasets")
+
+    run = commands.add_parser("train", help="train a model and write its results")
+    run.add_argument("model", help="a registered model name (see: python -m cnnkit models)")
+    run.add_argument(
+        "--dataset", default="digits", help="digits (offline default), mnist, fashion_mnist, cifar10"
+    )
+    run.add_argument("--epochs", type=_positive_int, help=f"default per dataset: {DEFAULT_EPOCHS}")
+    run.add_argument("--batch-size", type=_positive_int, default=32)
+    run.add_argument("--learning-rate", type=_positive_float, default=3e-3, help="Adam's step size")
+    run.add_argument(
+        "--augment",
+        choices=["shift", "none"],
+        default="shift",
+        help="random shifts of up to 8%% of the training images (default) or none",
+    )
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", type=Path, help="run folder (default runs/<model>-<dataset>-<time>)")
+    run.add_argument("--no-download", action="store_true", help="never download a missing dataset file")
+    run.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        type=_model_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="builder option, e.g. -o activation=relu -o pooling=max",
+    )
+    return parser
+
+
+def run_training(args) -> dict:
+    """Train, evaluate and write the run folder; returns the metrics written to metrics.json."""
+    started = time.perf_counter()
+    get_spec(args.model)  # unknown names fail here, before any data is loaded
+    if args.dataset not in images.NATIVE_SHAPES:
+        raise CnnkitError(
+            f"Unknown dataset {args.dataset!r}. Known datasets: {', '.join(images.list_datasets())}."
+        )
+    args.epochs = epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
+    out = args.out or Path("runs") / f"{args.model}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    set_seed(args.seed)
+    data = images.load_dataset(
+        args.dataset,
+        batch_size=args.batch_size,
+        augment=augment.random_shift(0.08, seed=args.seed) if args.augment == "shift" else None,
+        seed=args.seed,
+        download=not args.no_download,
+        **input_options(args.model, args.dataset),
+    )
+    with training_scope():
+        model = build(
+            args.model,
+            input_shape=data.info.input_shape,
+            num_classes=data.info.num_classes,
+            **dict(args.option),
+        )
+    print(
+        f"Training {model.name} ({model.count_params():,} parameters) on {args.dataset} "
+        f"{data.info.num_examples} for {epochs} epochs -> {out}"
+    )
+    history = train(
+        model,
+        data.train,
+        data.validation,
+        epochs=epochs,
+        learning_rate=args.learning_rate,
+        out_dir=out,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    train_seconds = time.perf_counter() - started
+
+    best = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    result = evaluation.evaluate_classifier(best, data.test, data.info.class_names)
+    test_loss = best.evaluate(data.test, verbose=0, return_dict=True)["loss"]
+    with atomic_path(out / "report.csv") as temporary:
+        result.report.to_csv(temporary)
+    plots.save_figure(
+        plots.learning_curves(history, title=f"{model.name} on {args.dataset}"), out / "learning_curves.png"
+    )
+    plots.save_figure(
+        plots.confusion_heatmap(result.confusion, data.info.class_names), out / "confusion_matrix.png"
+    )
+    metrics = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "epochs": int(len(history)),
+        "test_accuracy": result.accuracy,
+        "test_loss": float(test_loss),
+        "best_val_accuracy": float(history["val_accuracy"].max()),
+        "parameters": int(best.count_params()),
+        "train_seconds": round(train_seconds, 2),
+        "total_seconds": round(time.perf_counter() - started, 2),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{len(tf.config.list_physical_devices('GPU'))} GPUs",
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    write_json(out / "metrics.json", metrics)
+    print(f"Test accuracy {result.accuracy:.4f} in {metrics['total_seconds']:.1f} s; results in {out}")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "models":
+            for name in list_models():
+                print(f"{name:18s} {get_spec(name).summary}")
+        elif args.command == "datasets":
+            for name in images.list_datasets():
+                print(f"{name:14s} {'x'.join(map(str, images.NATIVE_SHAPES[name]))}")
+        else:
+            run_training(args)
+    except CnnkitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError) as error:  # bad builder options, e.g. -o pooling=median
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

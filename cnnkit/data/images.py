@@ -1,0 +1,308 @@
+"""Image datasets as ``tf.data`` pipelines: ``load_dataset("digits")`` and friends.
+
+=============  ==========  =====  ===========================================================
+name           image       where  split (train / validation / test)
+=============  ==========  =====  ===========================================================
+digits         28x28x1     bundled with scikit-learn (offline). 1,797 real handwritten
+                                  digits, 8x8 pixels, enlarged to 20x20 and centered like
+                                  MNIST; stratified 70% / 15% / 15%.
+mnist          28x28x1     ``mnist.npz``; the official 60,000 / 10,000, with a stratified
+                                  10% of the training set held out for validation.
+fashion_mnist  28x28x1     Fashion-MNIST's IDX files; split as MNIST.
+cifar10        32x32x3     CIFAR-10's Python batches; 50,000 / 10,000, 10% held out.
+=============  ==========  =====  ===========================================================
+
+Images come out as float32 in [0, 1], channels last; labels as int32 class indices. Every
+split is fixed (the same seed-0 split on every machine). Padding, resizing and channel
+conversion happen per batch inside the pipeline, so a 224x224 version of a dataset is never
+held in memory at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from cnnkit.data import image_files
+from cnnkit.errors import UnknownNameError
+from cnnkit.files import data_dir
+
+SPLIT_SEED = 0  # the fixed seed of every train/validation/test split
+
+CLASS_NAMES = {
+    "digits": tuple(str(d) for d in range(10)),
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+    "cifar10": (
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck",
+    ),
+}  # fmt: skip
+
+# (height, width, channels) of each dataset's images as stored.
+NATIVE_SHAPES = {
+    "digits": (28, 28, 1),
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+}
+
+
+def list_datasets() -> list[str]:
+    """The dataset names :func:`load_dataset` accepts."""
+    return sorted(CLASS_NAMES)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a loaded dataset.
+
+    Attributes:
+        name: the dataset name.
+        class_names: one name per class index.
+        input_shape: ``(height, width, channels)`` of the images the pipelines yield.
+        num_examples: images per split, e.g. ``{"train": 1257, "validation": 270, "test": 270}``.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    num_examples: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Three batched, prefetched pipelines of ``(images, labels)`` plus their :class:`DatasetInfo`.
+
+    ``train`` is reshuffled every epoch; ``validation`` and ``test`` keep a fixed order.
+    Images: float32 ``(batch, height, width, channels)`` in [0, 1]; labels: int32 ``(batch,)``.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    info: DatasetInfo
+
+
+def digits_arrays(image_size: int = 28):
+    """scikit-learn's handwritten digits as MNIST-like uint8 images.
+
+    Each 8x8 image (values 0-16) is enlarged to 20x20 (bilinear), scaled to 0-255 and
+    centered on an ``image_size`` canvas (28 like MNIST, or 32 as LeNet-5's input).
+    Returns ``(images, labels)``: ``(1797, image_size, image_size, 1)`` uint8 and ``(1797,)``.
+    """
+    if image_size < 20:
+        raise ValueError(f"digits images are at least 20x20, got image_size={image_size}.")
+    bunch = load_digits()
+    small = bunch.images[..., None].astype("float32") * (255.0 / 16.0)
+    enlarged = tf.image.resize(small, (20, 20), method="bilinear").numpy()
+    margin = (image_size - 20) // 2
+    canvas = np.zeros((len(small), image_size, image_size, 1), dtype="float32")
+    canvas[:, margin : margin + 20, margin : margin + 20] = enlarged
+    return np.clip(np.rint(canvas), 0, 255).astype("uint8"), bunch.target.astype("int64")
+
+
+def _stratified_split(y, fraction):
+    """Indices ``(kept, held_out)`` with ``fraction`` of each class held out (fixed seed)."""
+    return train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=SPLIT_SEED)
+
+
+def load_arrays(
+    name: str,
+    *,
+    download: bool = True,
+    folder: str | Path | None = None,
+    validation_fraction: float = 0.1,
+) -> dict[str, np.ndarray]:
+    """The raw splits of a dataset as NumPy arrays (no pipeline).
+
+    Returns a dict with ``x_train, y_train, x_validation, y_validation, x_test, y_test``;
+    images uint8 ``(n, height, width, channels)``, labels int64 ``(n,)``.
+
+    Args:
+        name: one of :func:`list_datasets`.
+        download: allow downloading a missing file (never for ``digits``, which is bundled).
+        folder: the data folder; defaults to :func:`cnnkit.files.data_dir`.
+        validation_fraction: share of the official training set held out for validation
+            (``digits`` always uses 70/15/15).
+    """
+    if name not in CLASS_NAMES:
+        raise UnknownNameError(f"Unknown dataset {name!r}. Known datasets: {', '.join(list_datasets())}.")
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction}.")
+    if name == "digits":
+        x, y = digits_arrays(28)
+        rest, test = _stratified_split(y, 0.15)
+        train, val = train_test_split(rest, test_size=0.15 / 0.85, stratify=y[rest], random_state=SPLIT_SEED)
+        return {
+            "x_train": x[train],
+            "y_train": y[train],
+            "x_validation": x[val],
+            "y_validation": y[val],
+            "x_test": x[test],
+            "y_test": y[test],
+        }
+
+    folder = Path(folder) if folder is not None else data_dir()
+    x_train, y_train, x_test, y_test = _read_official(name, folder, download)
+    train, val = _stratified_split(y_train, validation_fraction)
+    return {
+        "x_train": x_train[train],
+        "y_train": y_train[train],
+        "x_validation": x_train[val],
+        "y_validation": y_train[val],
+        "x_test": x_test,
+        "y_test": y_test,
+    }
+
+
+def _read_official(name: str, folder: Path, download: bool):
+    """Find (or fetch) the dataset's files in ``folder`` and read them."""
+    if name == "mnist":
+        path, fetched = image_files.locate(image_files.MNIST_FILE, folder, download)
+        arrays = image_files.read_mnist_npz(path)
+        if not fetched:
+            image_files.warn_if_unofficial(path, image_files.MNIST_FILE)
+        return arrays
+    if name == "fashion_mnist":
+        located = {
+            key: image_files.locate(official, folder, download)
+            for key, official in image_files.FASHION_MNIST_FILES.items()
+        }
+        arrays = image_files.read_fashion_mnist({key: path for key, (path, _) in located.items()})
+        for key, (path, fetched) in located.items():
+            if not fetched:
+                image_files.warn_if_unofficial(path, image_files.FASHION_MNIST_FILES[key])
+        return arrays
+    # cifar10: the extracted folder wins over the archive when both are present.
+    extracted = folder / image_files.CIFAR10_FOLDER
+    if extracted.is_dir():
+        return image_files.read_cifar10(extracted)
+    path, fetched = image_files.locate(image_files.CIFAR10_ARCHIVE, folder, download)
+    arrays = image_files.read_cifar10(path)
+    if not fetched:
+        image_files.warn_if_unofficial(path, image_files.CIFAR10_ARCHIVE)
+    return arrays
+
+
+def output_shape(native_shape, pad_to=None, resize_to=None, channels=None) -> tuple[int, int, int]:
+    """The ``(height, width, channels)`` that :func:`make_pipeline` yields for these options."""
+    height, width, depth = native_shape
+    if pad_to is not None and resize_to is not None:
+        raise ValueError("Choose pad_to or resize_to, not both.")
+    if pad_to is not None:
+        if pad_to < max(height, width):
+            raise ValueError(f"pad_to={pad_to} is smaller than the {height}x{width} images; use resize_to.")
+        height = width = int(pad_to)
+    if resize_to is not None:
+        height, width = (resize_to, resize_to) if isinstance(resize_to, int) else tuple(resize_to)
+    if channels is not None and channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}.")
+    return int(height), int(width), int(channels or depth)
+
+
+def make_pipeline(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int = 128,
+    shuffle: bool = False,
+    seed: int = 0,
+    pad_to: int | None = None,
+    resize_to=None,
+    channels: int | None = None,
+) -> tf.data.Dataset:
+    """A batched, prefetched ``tf.data`` pipeline over uint8 images.
+
+    Per batch it scales to float32 in [0, 1], then optionally zero-pads to a centered
+    ``pad_to x pad_to`` canvas, resizes to ``resize_to`` (bilinear) and converts between
+    1 and 3 ``channels``. ``shuffle`` reshuffles every epoch from ``seed``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    height, width, depth = images.shape[1:]
+    target = output_shape(images.shape[1:], pad_to, resize_to, channels)
+
+    def prepare(batch_images, batch_labels):
+        x = tf.cast(batch_images, tf.float32) / 255.0
+        if pad_to is not None:
+            top, left = (pad_to - height) // 2, (pad_to - width) // 2
+            x = tf.image.pad_to_bounding_box(x, top, left, pad_to, pad_to)
+        if resize_to is not None:
+            x = tf.image.resize(x, target[:2], method="bilinear")
+        if target[2] == 3 and depth == 1:
+            x = tf.image.grayscale_to_rgb(x)
+        elif target[2] == 1 and depth == 3:
+            x = tf.image.rgb_to_grayscale(x)
+        return x, tf.cast(batch_labels, tf.int32)
+
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def load_dataset(
+    name: str = "digits",
+    *,
+    batch_size: int = 128,
+    pad_to: int | None = None,
+    resize_to=None,
+    channels: int | None = None,
+    augment=None,
+    seed: int = 0,
+    download: bool = True,
+    folder: str | Path | None = None,
+    validation_fraction: float = 0.1,
+) -> ImageDataset:
+    """Load an image dataset as train / validation / test ``tf.data`` pipelines.
+
+    Args:
+        name: ``"digits"`` (offline default), ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``.
+        batch_size: images per batch.
+        pad_to: zero-pad to a centered square of this size (LeNet-5 pads 28 to 32).
+        resize_to: resize to ``int`` or ``(height, width)``, lazily per batch (AlexNet: 224).
+        channels: 3 to repeat a grayscale image into RGB, 1 to convert RGB to gray.
+        augment: a map function over ``(images, labels)`` batches applied to the training
+            split only, e.g. :func:`cnnkit.data.augment.random_shift`.
+        seed: the training pipeline's shuffle seed (the splits themselves are fixed).
+        download: allow downloading a missing file; a clear error otherwise.
+        folder: the data folder (default ``$CNNKIT_DATA`` or the checkout's ``data/``).
+        validation_fraction: share of the official training set held out for validation.
+
+    Example:
+        >>> data = load_dataset("digits", pad_to=32)
+        >>> data.info.input_shape
+        (32, 32, 1)
+    """
+    arrays = load_arrays(name, download=download, folder=folder, validation_fraction=validation_fraction)
+    options = dict(batch_size=batch_size, pad_to=pad_to, resize_to=resize_to, channels=channels)
+    splits = {
+        split: make_pipeline(
+            arrays[f"x_{split}"], arrays[f"y_{split}"], shuffle=split == "train", seed=seed, **options
+        )
+        for split in ("train", "validation", "test")
+    }
+    if augment is not None:
+        augmented = splits["train"].map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        splits["train"] = augmented.prefetch(tf.data.AUTOTUNE)
+    info = DatasetInfo(
+        name=name,
+        class_names=CLASS_NAMES[name],
+        input_shape=output_shape(arrays["x_train"].shape[1:], pad_to, resize_to, channels),
+        num_examples={split: len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")},
+    )
+    return ImageDataset(info=info, **splits)

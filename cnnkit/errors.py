@@ -1,0 +1,26 @@
+"""The exceptions cnnkit raises on bad input.
+
+Each one subclasses the built-in exception a Python user would expect (``ValueError``,
+``FileNotFoundError``), so ``except ValueError`` keeps working, and ``CnnkitError`` so the
+command line can print the message without a traceback.
+"""
+
+
+class CnnkitError(Exception):
+    """Base class: the message names the problem and how to fix it."""
+
+
+class UnknownNameError(CnnkitError, ValueError):
+    """A model or dataset name that is not registered; the message lists the known ones."""
+
+
+class DatasetNotFoundError(CnnkitError, FileNotFoundError):
+    """A dataset file is missing and may not be downloaded (offline, or downloads disabled)."""
+
+
+class CorruptDatasetError(CnnkitError, ValueError):
+    """A dataset file exists but is truncated, corrupted or not in the expected format."""
+
+
+class RunExistsError(CnnkitError, FileExistsError):
+    """The output folder already holds a finished training run that would be overwritten."""

@@ -1,0 +1,274 @@
+"""The few custom layers the classic papers need, each serializable through ``.keras`` files.
+
+Everything here is registered with ``keras.saving.register_keras_serializable`` under the
+``cnnkit`` package and implements ``get_config``, so a model that uses these layers saves and
+loads with ``keras.saving.load_model(path, safe_mode=True)`` (no Lambda layers, no pickles).
+
+Layers for LeNet-5 (LeCun, Bottou, Bengio and Haffner, 1998):
+
+- :func:`scaled_tanh`: the paper's squashing function ``f(a) = 1.7159 * tanh(2a / 3)``.
+- :class:`TrainableSubsampling`: S2 / S4, the sum of each 2x2 block times a trainable
+  coefficient plus a trainable bias, per feature map.
+- :class:`PartiallyConnectedConv2D`: C3, a convolution whose output maps each see only some
+  of the input maps (the paper's Table I).
+- :class:`EuclideanRBF`: the output layer, one Euclidean radial basis unit per class with a
+  fixed parameter vector; its outputs are *penalties* (smaller means more likely).
+- :class:`LeNetRBFLoss`: the paper's maximum-likelihood criterion with a "rubbish" class.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+PACKAGE = "cnnkit"
+
+# LeCun et al. (1998), Section II.A and Appendix A: f(a) = A tanh(S a), A = 1.7159, S = 2/3,
+# chosen so that f(1) = 1 and f(-1) = -1.
+TANH_AMPLITUDE = 1.7159
+TANH_SLOPE = 2.0 / 3.0
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+def scaled_tanh(x):
+    """LeNet-5's squashing function ``1.7159 * tanh(2x / 3)``; elementwise, any shape."""
+    return TANH_AMPLITUDE * ops.tanh(TANH_SLOPE * x)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TrainableSubsampling(keras.layers.Layer):
+    """LeNet-5's subsampling layer (S2, S4): trainable coefficient and bias per feature map.
+
+    For each map ``k`` and each non-overlapping ``pool_size x pool_size`` block:
+    ``out = activation(coefficient[k] * sum(block) + bias[k])``.
+
+    Input ``(batch, height, width, maps)``; output
+    ``(batch, height // pool_size, width // pool_size, maps)``. Parameters: ``2 * maps``.
+    The coefficient starts at ``1 / pool_size**2`` (an average) and the bias at zero.
+    """
+
+    def __init__(self, pool_size: int = 2, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(pool_size) < 1:
+            raise ValueError(f"pool_size must be a positive integer, got {pool_size!r}.")
+        self.pool_size = int(pool_size)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        maps = input_shape[-1]
+        self.coefficient = self.add_weight(
+            name="coefficient",
+            shape=(maps,),
+            initializer=keras.initializers.Constant(1.0 / self.pool_size**2),
+        )
+        self.bias = self.add_weight(name="bias", shape=(maps,), initializer="zeros")
+
+    def call(self, inputs):
+        window = (self.pool_size, self.pool_size)
+        block_sums = ops.average_pool(inputs, window, strides=window) * self.pool_size**2
+        return self.activation(block_sums * self.coefficient + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, maps = input_shape
+        size = self.pool_size
+        return (
+            batch,
+            None if height is None else height // size,
+            None if width is None else width // size,
+            maps,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "activation": keras.activations.serialize(self.activation),
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PartiallyConnectedConv2D(keras.layers.Layer):
+    """A 'valid' convolution in which output map ``j`` sees only input maps ``connections[j]``.
+
+    LeNet-5's C3 uses it to break symmetry and save parameters (the paper's Table I).
+    Only the connected kernels are weights: ``sum(len(c) for c in connections) * kh * kw``
+    kernel parameters plus one bias per output map. In ``call`` the connected kernels are
+    scattered into a full ``(kh, kw, in_maps, out_maps)`` kernel (zeros elsewhere) with one
+    matrix product against a fixed 0/1 selection matrix, and an ordinary convolution runs.
+
+    Input ``(batch, height, width, in_maps)``; output
+    ``(batch, height - kh + 1, width - kw + 1, len(connections))``.
+    """
+
+    def __init__(self, connections, kernel_size=5, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.connections = [sorted(int(i) for i in inputs) for inputs in connections]
+        if not self.connections or any(not inputs for inputs in self.connections):
+            raise ValueError("connections must list, for every output map, at least one input map.")
+        if any(len(set(inputs)) != len(inputs) for inputs in self.connections):
+            raise ValueError("connections must not list the same input map twice for one output map.")
+        size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.kernel_size = tuple(int(k) for k in size)
+        if len(self.kernel_size) != 2 or min(self.kernel_size) < 1:
+            raise ValueError(f"kernel_size must be a positive int or (height, width), got {kernel_size!r}.")
+        self.activation = keras.activations.get(activation)
+
+    @property
+    def filters(self) -> int:
+        return len(self.connections)
+
+    @property
+    def num_connections(self) -> int:
+        return sum(len(inputs) for inputs in self.connections)
+
+    def build(self, input_shape):
+        in_maps = input_shape[-1]
+        used = max(max(inputs) for inputs in self.connections)
+        if min(min(inputs) for inputs in self.connections) < 0 or used >= in_maps:
+            raise ValueError(
+                f"connections refer to input map {used}, but the input has {in_maps} maps "
+                f"(valid indices 0..{in_maps - 1})."
+            )
+        # selection[c, i * filters + j] = 1 when connection c links input map i to output map j.
+        selection = np.zeros((self.num_connections, in_maps * self.filters), dtype="float32")
+        pairs = [(i, j) for j, inputs in enumerate(self.connections) for i in inputs]
+        for row, (i, j) in enumerate(pairs):
+            selection[row, i * self.filters + j] = 1.0
+        self._selection = selection
+        self._in_maps = in_maps
+        fan_in = self.kernel_size[0] * self.kernel_size[1] * self.num_connections / self.filters
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(*self.kernel_size, self.num_connections),
+            initializer=keras.initializers.RandomUniform(-2.4 / fan_in, 2.4 / fan_in),
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def full_kernel(self):
+        """The equivalent dense kernel ``(kh, kw, in_maps, out_maps)``, zero where unconnected."""
+        kh, kw = self.kernel_size
+        flat = ops.reshape(self.kernel, (kh * kw, self.num_connections))
+        selection = ops.convert_to_tensor(self._selection, dtype=flat.dtype)
+        return ops.reshape(ops.matmul(flat, selection), (kh, kw, self._in_maps, self.filters))
+
+    def call(self, inputs):
+        outputs = ops.conv(inputs, self.full_kernel(), strides=1, padding="valid")
+        return self.activation(outputs + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        kh, kw = self.kernel_size
+        return (
+            batch,
+            None if height is None else height - kh + 1,
+            None if width is None else width - kw + 1,
+            self.filters,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "connections": self.connections,
+            "kernel_size": self.kernel_size,
+            "activation": keras.activations.serialize(self.activation),
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class EuclideanRBF(keras.layers.Layer):
+    """Euclidean radial basis function units with fixed (non-trainable) parameter vectors.
+
+    ``penalty[i] = sum_j (x[j] - centers[i, j]) ** 2`` for each unit ``i``: the squared
+    distance between the input and the unit's parameter vector. The outputs are penalties,
+    so the predicted class is the *smallest* one (``argmin``); see :func:`predicts_penalties`.
+
+    Input ``(batch, features)``; output ``(batch, units)`` where ``centers`` has shape
+    ``(units, features)``. The centers are stored as a non-trainable weight.
+    """
+
+    output_is_penalty = True
+
+    def __init__(self, centers, **kwargs):
+        super().__init__(**kwargs)
+        centers = np.asarray(centers, dtype="float32")
+        if centers.ndim != 2:
+            raise ValueError(f"centers must have shape (units, features), got {centers.shape}.")
+        self.centers_value = centers
+
+    @property
+    def units(self) -> int:
+        return self.centers_value.shape[0]
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        if features != self.centers_value.shape[1]:
+            raise ValueError(
+                f"EuclideanRBF centers have {self.centers_value.shape[1]} features, "
+                f"but its input has {features}."
+            )
+        self.centers = self.add_weight(
+            name="centers",
+            shape=self.centers_value.shape,
+            initializer=keras.initializers.Constant(self.centers_value),
+            trainable=False,
+        )
+
+    def call(self, inputs):
+        differences = ops.expand_dims(inputs, 1) - ops.expand_dims(self.centers, 0)
+        return ops.sum(ops.square(differences), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "centers": self.centers_value.tolist()}
+
+
+def predicts_penalties(model: keras.Model) -> bool:
+    """True when the model's last layer outputs penalties (smaller is better), like LeNet's RBF."""
+    return bool(getattr(model.layers[-1], "output_is_penalty", False))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LeNetRBFLoss(keras.losses.Loss):
+    """The maximum-likelihood criterion of LeCun et al. (1998), equation (9).
+
+    For penalties ``y`` (the RBF outputs) and the correct class ``d``::
+
+        loss = y[d] + log(exp(-j) + sum_i exp(-y[i]))
+
+    The first term pulls the F6 output towards the correct class's parameter vector; the
+    second pushes the wrong classes' penalties up, but only while they are not already much
+    larger than ``j`` (the constant of a "rubbish" class). It equals softmax cross-entropy
+    over the negated penalties with one extra class of constant penalty ``j``. The paper
+    leaves ``j`` unspecified; the default 10 is this project's choice.
+
+    ``y_true``: integer labels ``(batch,)``; ``y_pred``: penalties ``(batch, classes)``.
+    """
+
+    def __init__(self, j: float = 10.0, name: str = "lenet_rbf_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.j = float(j)
+
+    def call(self, y_true, y_pred):
+        labels = ops.cast(ops.reshape(y_true, (-1, 1)), "int32")
+        correct = ops.squeeze(ops.take_along_axis(y_pred, labels, axis=1), axis=1)
+        rubbish = ops.full_like(correct[:, None], -self.j)
+        return correct + ops.logsumexp(ops.concatenate([rubbish, -y_pred], axis=1), axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "j": self.j}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+def penalty_accuracy(y_true, y_pred):
+    """1.0 where the smallest penalty is at the true label, else 0.0; shape ``(batch,)``."""
+    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    predicted = ops.cast(ops.argmin(y_pred, axis=-1), "int32")
+    return ops.cast(ops.equal(labels, predicted), "float32")
+
+
+def penalty_accuracy_metric() -> keras.metrics.Metric:
+    """Accuracy for penalty outputs, named ``accuracy`` so logs show ``val_accuracy``."""
+    return keras.metrics.MeanMetricWrapper(penalty_accuracy, name="accuracy")

@@ -1,0 +1,160 @@
+"""Plots for training and inspection (matplotlib + seaborn); every function returns a Figure.
+
+In a notebook the figure is shown inline; elsewhere save it with :func:`save_figure`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from cnnkit.files import atomic_path
+
+
+def save_figure(figure: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Save ``figure`` as PNG (or the format of the suffix) atomically, then close it."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+
+
+def learning_curves(history: pd.DataFrame, title: str | None = None) -> plt.Figure:
+    """Training vs validation loss and accuracy per epoch.
+
+    ``history``: the DataFrame returned by :func:`cnnkit.training.train` (columns ``loss``,
+    ``val_loss`` and, when present, ``accuracy`` and ``val_accuracy``).
+    """
+    metrics = [m for m in ("loss", "accuracy") if m in history.columns]
+    if not metrics:
+        raise ValueError(f"history has no 'loss' or 'accuracy' column: {list(history.columns)}.")
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    epochs = np.asarray(history.index) + 1
+    for axis, metric in zip(axes[0], metrics, strict=True):
+        axis.plot(epochs, history[metric], marker="o", markersize=3, label="train")
+        if f"val_{metric}" in history.columns:
+            axis.plot(epochs, history[f"val_{metric}"], marker="o", markersize=3, label="validation")
+        axis.set(xlabel="epoch", ylabel=metric, title=metric)
+        axis.legend()
+        axis.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def confusion_heatmap(confusion: np.ndarray, class_names, normalize: bool = False) -> plt.Figure:
+    """Seaborn heatmap of a confusion matrix (rows: true class, columns: predicted)."""
+    values = np.asarray(confusion, dtype=float)
+    if values.shape != (len(class_names), len(class_names)):
+        raise ValueError(f"confusion {values.shape} does not match {len(class_names)} class names.")
+    if normalize:
+        values = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.55 * len(class_names) + 2)
+    figure, axis = plt.subplots(figsize=(size, size * 0.85))
+    sns.heatmap(
+        values,
+        annot=True,
+        fmt=".2f" if normalize else ".0f",
+        cmap="Blues",
+        cbar=False,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        ax=axis,
+    )
+    axis.set(xlabel="predicted", ylabel="true", title="confusion matrix")
+    figure.tight_layout()
+    return figure
+
+
+def image_grid(images, labels=None, predictions=None, class_names=None, columns: int = 8) -> plt.Figure:
+    """A grid of images, titled with the true label and, if given, the prediction.
+
+    ``images``: ``(n, h, w, c)`` floats in [0, 1] (c = 1 or 3). Wrong predictions are red.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"images must have shape (n, height, width, 1 or 3), got {images.shape}.")
+    count = len(images)
+    rows = max(1, math.ceil(count / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(1.4 * columns, 1.6 * rows), squeeze=False)
+
+    def name(label):
+        return class_names[label] if class_names is not None else str(label)
+
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index >= count:
+            continue
+        image = images[index]
+        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        if labels is not None:
+            text, color = name(labels[index]), "black"
+            if predictions is not None:
+                text = f"{text} -> {name(predictions[index])}"
+                color = "black" if predictions[index] == labels[index] else "red"
+            axis.set_title(text, fontsize=8, color=color)
+    figure.tight_layout()
+    return figure
+
+
+def _conv_layers(model: keras.Model):
+    return [layer for layer in model.layers if hasattr(layer, "kernel") and len(layer.kernel.shape) == 4]
+
+
+def first_layer_filters(model: keras.Model, layer_name: str | None = None) -> plt.Figure:
+    """The kernels of the first (or the named) 2-D convolution, one small image per filter.
+
+    For a ``(kh, kw, in, filters)`` kernel, each filter's input channels are averaged
+    (or shown as RGB when there are three), and each is scaled to its own range.
+    """
+    convs = _conv_layers(model)
+    if layer_name is not None:
+        convs = [layer for layer in convs if layer.name == layer_name]
+    if not convs:
+        raise ValueError(
+            f"No 2-D convolution{' named ' + repr(layer_name) if layer_name else ''} in {model.name}."
+        )
+    kernel = np.asarray(convs[0].kernel)
+    filters = np.moveaxis(kernel, -1, 0)  # (filters, kh, kw, in)
+    if filters.shape[-1] != 3:
+        filters = filters.mean(axis=-1, keepdims=True)
+    low = filters.min(axis=(1, 2, 3), keepdims=True)
+    high = filters.max(axis=(1, 2, 3), keepdims=True)
+    scaled = (filters - low) / np.maximum(high - low, 1e-12)
+    figure = image_grid(scaled, columns=min(8, len(scaled)))
+    figure.suptitle(f"{convs[0].name}: {len(scaled)} filters {kernel.shape[0]}x{kernel.shape[1]}")
+    figure.tight_layout()
+    return figure
+
+
+def feature_maps(model: keras.Model, layer_name: str, image, max_maps: int = 16) -> plt.Figure:
+    """The activations of layer ``layer_name`` for one ``image`` ``(h, w, c)``.
+
+    Shows up to ``max_maps`` channels of the layer's ``(h', w', channels)`` output.
+    """
+    names = [layer.name for layer in model.layers]
+    if layer_name not in names:
+        raise ValueError(f"{model.name} has no layer {layer_name!r}; its layers are {names}.")
+    layer = model.get_layer(layer_name)
+    if len(layer.output.shape) != 4:
+        raise ValueError(f"{layer_name} outputs {layer.output.shape}, not feature maps (batch, h, w, c).")
+    probe = keras.Model(model.inputs, layer.output)
+    maps = np.asarray(probe(np.asarray(image, dtype="float32")[None], training=False))[0]
+    count = min(max_maps, maps.shape[-1])
+    columns = min(8, count)
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.5 * rows), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index < count:
+            axis.imshow(maps[..., index], cmap="viridis")
+            axis.set_title(str(index), fontsize=8)
+    figure.suptitle(f"{layer_name}: {count} of {maps.shape[-1]} maps, {maps.shape[0]}x{maps.shape[1]}")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,212 @@
+"""Train a Keras model with sensible defaults and a run folder that survives interruptions.
+
+Typical use::
+
+    with training_scope() as strategy:         # picks CPU / one GPU / several GPUs / TPU
+        model = build("lenet5")
+    history = train(model, data.train, data.validation, epochs=20, out_dir="runs/lenet5")
+
+With ``out_dir`` the run writes, atomically where it matters:
+
+- ``model.keras``: the best model so far (lowest validation loss), saved after each epoch
+  that improves it;
+- ``history.csv``: one row per finished epoch (Keras' ``CSVLogger``);
+- ``backup/``: Keras' ``BackupAndRestore`` state, removed when training ends. If the process
+  is killed, calling ``train`` again with the same ``out_dir`` resumes from the last finished
+  epoch, losing at most the epoch that was in progress;
+- ``run.json``: written last; its presence marks a finished run, which ``train`` will not
+  overwrite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import keras
+import pandas as pd
+import tensorflow as tf
+
+from cnnkit.errors import RunExistsError
+from cnnkit.files import atomic_path, write_json
+from cnnkit.models.layers import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
+
+
+def get_strategy() -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy that fits this machine.
+
+    A Colab / Cloud TPU (only looked for when ``COLAB_TPU_ADDR`` or ``TPU_NAME`` is set, so
+    nothing touches the network otherwise) gives ``TPUStrategy``; two or more GPUs give
+    ``MirroredStrategy``; otherwise the default strategy (one GPU, or the CPU).
+    """
+    if os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"):
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+@contextlib.contextmanager
+def training_scope(
+    mixed_precision: bool | None = None, strategy: tf.distribute.Strategy | None = None
+) -> Iterator[tf.distribute.Strategy]:
+    """Build your model inside this block so that it trains on the right devices.
+
+    Yields the strategy (see :func:`get_strategy`, or pass your own). ``mixed_precision``:
+    ``True`` builds the model with float16 compute and float32 weights (``mixed_float16``),
+    ``False`` keeps float32, ``None`` (default) uses mixed precision only when a GPU is
+    present. The global dtype policy is restored on leaving the block; the model keeps its
+    own. Output layers of cnnkit's builders always compute in float32.
+    """
+    strategy = strategy or get_strategy()
+    if mixed_precision is None:
+        mixed_precision = bool(tf.config.list_logical_devices("GPU"))
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    try:
+        with strategy.scope():
+            yield strategy
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def default_loss_and_metrics(model: keras.Model):
+    """The loss and metrics ``train`` compiles with when the model is not compiled yet.
+
+    Penalty outputs (LeNet-5's RBF layer) use :class:`LeNetRBFLoss` and an argmin accuracy;
+    probability outputs use sparse categorical cross-entropy and accuracy. Labels are
+    integer class indices in both cases.
+    """
+    if predicts_penalties(model):
+        return LeNetRBFLoss(), [penalty_accuracy_metric()]
+    return keras.losses.SparseCategoricalCrossentropy(), ["accuracy"]
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Save the whole model to ``filepath`` whenever ``monitor`` improves, atomically.
+
+    Unlike writing in place, a crash during saving never leaves a broken ``.keras`` file:
+    the model goes to a temporary file that then replaces the previous best.
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss"):
+        super().__init__()
+        self.filepath = Path(filepath)
+        self.monitor = monitor
+        self.maximize = "acc" in monitor
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        better = self.best is None or (value > self.best if self.maximize else value < self.best)
+        if better:
+            self.best = value
+            with atomic_path(self.filepath) as temporary:
+                self.model.save(temporary)
+
+
+def _history_frame(csv_path: Path | None, history: keras.callbacks.History) -> pd.DataFrame:
+    """The full history, one row per epoch; from the CSV log when there is one (it spans resumes)."""
+    if csv_path is not None and csv_path.is_file() and csv_path.stat().st_size:
+        frame = pd.read_csv(csv_path)
+        # An epoch logged just before a kill and repeated after the resume appears twice.
+        frame = frame.drop_duplicates("epoch", keep="last")
+    else:
+        frame = pd.DataFrame(history.history)
+        frame.insert(0, "epoch", history.epoch)
+    return frame.set_index("epoch").sort_index()
+
+
+def train(
+    model: keras.Model,
+    train_data: tf.data.Dataset,
+    validation_data: tf.data.Dataset | None = None,
+    *,
+    epochs: int = 10,
+    learning_rate: float = 1e-3,
+    optimizer: keras.optimizers.Optimizer | str | None = None,
+    loss=None,
+    metrics: Sequence | None = None,
+    out_dir: str | os.PathLike | None = None,
+    early_stopping_patience: int | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | str = "auto",
+) -> pd.DataFrame:
+    """Train ``model`` and return its history as a DataFrame (one row per epoch).
+
+    Args:
+        model: a Keras model. If it is not compiled yet it is compiled with Adam at
+            ``learning_rate`` and :func:`default_loss_and_metrics` (or ``optimizer``,
+            ``loss`` and ``metrics`` when given). Build it inside :func:`training_scope` to
+            use several GPUs, a TPU or mixed precision.
+        train_data, validation_data: ``tf.data`` pipelines of ``(images, labels)`` batches.
+        epochs: total number of epochs (a resumed run continues up to this number).
+        out_dir: folder for the checkpoint, the CSV log and the resumable backup (see the
+            module docstring). ``None`` keeps everything in memory.
+        early_stopping_patience: stop after this many epochs without a better validation
+            loss and restore the best weights; ``None`` trains all epochs.
+        callbacks: extra Keras callbacks.
+        verbose: passed to ``model.fit`` (``"auto"`` shows a progress bar).
+
+    Returns:
+        DataFrame indexed by ``epoch`` (0-based) with columns such as ``loss``,
+        ``accuracy``, ``val_loss``, ``val_accuracy`` and ``learning_rate``.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+    if early_stopping_patience is not None and validation_data is None:
+        raise ValueError("early_stopping_patience needs validation_data to watch.")
+
+    if not model.compiled:
+        default_loss, default_metrics = default_loss_and_metrics(model)
+        with model.distribute_strategy.scope():
+            model.compile(
+                optimizer=optimizer or keras.optimizers.Adam(learning_rate),
+                loss=loss or default_loss,
+                metrics=list(metrics) if metrics is not None else default_metrics,
+            )
+
+    run_callbacks: list[keras.callbacks.Callback] = []
+    csv_path = None
+    if out_dir is not None:
+        out = Path(out_dir)
+        if (out / "run.json").exists():
+            raise RunExistsError(
+                f"{out} already holds a finished run (run.json); choose another out_dir or "
+                "delete that folder to train again."
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        csv_path = out / "history.csv"
+        monitor = "val_loss" if validation_data is not None else "loss"
+        # The CSV row is written before the backup, so a kill between the two repeats an
+        # epoch (deduplicated in the history) instead of losing its row.
+        run_callbacks += [
+            keras.callbacks.CSVLogger(str(csv_path), append=True),
+            keras.callbacks.BackupAndRestore(str(out / "backup")),
+            AtomicBestCheckpoint(out / "model.keras", monitor=monitor),
+        ]
+    if early_stopping_patience is not None:
+        run_callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
+            )
+        )
+    history = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=epochs,
+        callbacks=run_callbacks + list(callbacks),
+        shuffle=False,  # the pipelines shuffle themselves
+        verbose=verbose,
+    )
+    frame = _history_frame(csv_path, history)
+    if out_dir is not None:
+        write_json(Path(out_dir) / "run.json", {"epochs": int(len(frame)), "finished": True})
+    return frame
