@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 from cnnkit import evaluation, plots  # noqa: E402
 from cnnkit.data import augment, images  # noqa: E402
-from cnnkit.errors import CnnkitError  # noqa: E402
+from cnnkit.errors import CnnkitError, UnknownNameError  # noqa: E402
 from cnnkit.files import atomic_path, write_json  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
@@ -134,7 +134,7 @@ def run_training(args) -> dict:
     started = time.perf_counter()
     get_spec(args.model)  # unknown names fail here, before any data is loaded
     if args.dataset not in images.NATIVE_SHAPES:
-        raise CnnkitError(
+        raise UnknownNameError(
             f"Unknown dataset {args.dataset!r}. Known datasets: {', '.join(images.list_datasets())}."
         )
     args.epochs = epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
@@ -212,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:14s} {'x'.join(map(str, images.NATIVE_SHAPES[name]))}")
         else:
             run_training(args)
+    except UnknownNameError as error:  # a bad argument: same status as argparse's errors
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except CnnkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

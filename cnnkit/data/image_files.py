@@ -168,7 +168,7 @@ def read_mnist_npz(path: Path):
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except KeyError as error:
-        raise _corrupt(path, f"the archive lacks the array {error}") from None
+        raise _corrupt(path, f"the archive lacks an array ({error.args[0]})") from None
     except READ_ERRORS as error:
         raise _corrupt(path, f"it cannot be read as an .npz archive ({error})") from None
     x_train, x_test = arrays["x_train"][..., None], arrays["x_test"][..., None]

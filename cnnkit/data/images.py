@@ -116,6 +116,13 @@ def digits_arrays(image_size: int = 28):
 
 def _stratified_split(y, fraction):
     """Indices ``(kept, held_out)`` with ``fraction`` of each class held out (fixed seed)."""
+    held_out = int(np.ceil(fraction * len(y)))
+    classes, counts = np.unique(y, return_counts=True)
+    if held_out < len(classes) or len(y) - held_out < len(classes) or counts.min() < 2:
+        raise ValueError(
+            f"Cannot hold out a stratified {fraction:.0%} of {len(y)} images in {len(classes)} classes "
+            f"(the rarest class has {counts.min()}): the dataset is too small for this split."
+        )
     return train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=SPLIT_SEED)
 
 

@@ -23,6 +23,8 @@ ALLOWED_GLOBALS = frozenset(
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),  # protocol 5 pickles
+        ("numpy._core.numeric", "_frombuffer"),
         ("_codecs", "encode"),
     }
 )

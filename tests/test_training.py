@@ -1,0 +1,150 @@
+"""The training helper: compiling, histories, repeatability, checkpoints, resuming after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnnkit.errors import RunExistsError
+from cnnkit.models import build
+from cnnkit.models.layers import LeNetRBFLoss
+from cnnkit.seed import set_seed
+from cnnkit.training import get_strategy, train, training_scope
+
+
+def small(dataset, batches=4):
+    return dataset.take(batches)
+
+
+def test_train_compiles_and_returns_the_history_as_a_dataframe(digits):
+    set_seed(0)
+    model = build("lenet5", activation="relu")
+    history = train(model, small(digits.train), small(digits.validation), epochs=2, verbose=0)
+    assert isinstance(history, pd.DataFrame)
+    assert list(history.index) == [0, 1] and history.index.name == "epoch"
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
+
+
+def test_rbf_models_get_the_paper_loss_and_an_argmin_accuracy(digits_32):
+    set_seed(0)
+    model = build("lenet5_classic")
+    history = train(model, small(digits_32.train, 8), small(digits_32.validation), epochs=2, verbose=0)
+    assert isinstance(model.loss, LeNetRBFLoss)
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert 0.0 <= history["val_accuracy"].iloc[-1] <= 1.0
+
+
+def test_the_same_seed_gives_the_same_metrics(digits):
+    def run():
+        set_seed(123)
+        from cnnkit.data import load_dataset
+
+        data = load_dataset("digits", batch_size=64, seed=123)
+        model = build("lenet5", activation="relu")
+        return train(model, small(data.train), small(data.validation), epochs=2, verbose=0)
+
+    first, second = run(), run()
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_out_dir_gets_checkpoint_log_and_finished_marker(digits, tmp_path):
+    set_seed(0)
+    model = build("lenet5", activation="relu")
+    history = train(
+        model, small(digits.train), small(digits.validation), epochs=3, out_dir=tmp_path, verbose=0
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model.keras", "run.json"]
+    logged = pd.read_csv(tmp_path / "history.csv").set_index("epoch")
+    pd.testing.assert_series_equal(logged["val_loss"], history["val_loss"], check_exact=False)
+    best = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    best_loss = best.evaluate(small(digits.validation), verbose=0, return_dict=True)["loss"]
+    assert best_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
+    assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
+    # A finished run is never overwritten.
+    with pytest.raises(RunExistsError, match="already holds a finished run"):
+        train(build("lenet5"), small(digits.train), epochs=1, out_dir=tmp_path, verbose=0)
+
+
+def test_early_stopping_needs_validation_data(digits):
+    with pytest.raises(ValueError, match="needs validation_data"):
+        train(build("lenet5"), small(digits.train), epochs=2, early_stopping_patience=1)
+    with pytest.raises(ValueError, match="positive integer"):
+        train(build("lenet5"), small(digits.train), epochs=0)
+
+
+def test_early_stopping_stops_and_keeps_the_best_weights(digits):
+    set_seed(0)
+    model = build("lenet5", activation="relu")
+    # A learning rate this large makes validation loss worse soon, so training stops early.
+    history = train(model, small(digits.train), small(digits.validation), epochs=30,
+                    learning_rate=0.5, early_stopping_patience=2, verbose=0)  # fmt: skip
+    assert len(history) < 30
+    final = model.evaluate(small(digits.validation), verbose=0, return_dict=True)["loss"]
+    assert final == pytest.approx(history["val_loss"].min(), rel=1e-4)
+
+
+def test_training_scope_picks_precision_and_restores_the_policy():
+    assert get_strategy() is not None
+    before = keras.config.dtype_policy().name
+    with training_scope(mixed_precision=True):
+        model = build("lenet5")
+    assert keras.config.dtype_policy().name == before
+    assert model.get_layer("C1").dtype_policy.name == "mixed_float16"
+    assert model.get_layer("OUTPUT").dtype_policy.name == "float32"  # outputs stay float32
+    with training_scope():  # no GPU here: float32
+        assert keras.config.dtype_policy().name == "float32"
+
+
+RESUMABLE_RUN = textwrap.dedent(
+    """
+    import os, sys
+    import keras
+    from cnnkit.data import load_dataset
+    from cnnkit.models import build
+    from cnnkit.seed import set_seed
+    from cnnkit.training import train
+
+    out, kill_at = sys.argv[1], int(sys.argv[2])
+
+    class KillDuringEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            with open(os.path.join(out, "..", "epochs_started.txt"), "a") as log:
+                log.write(f"{epoch}\\n")
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == kill_at and batch == 2:
+                os.kill(os.getpid(), 9)  # SIGKILL: no clean-up, as when a machine dies
+
+    set_seed(0)
+    data = load_dataset("digits", batch_size=128)
+    train(build("lenet5", activation="relu"), data.train.take(5), data.validation.take(2),
+          epochs=4, out_dir=out, callbacks=[KillDuringEpoch()], verbose=0)
+    """
+)
+
+
+def test_a_killed_run_resumes_and_loses_at_most_the_epoch_in_progress(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(RESUMABLE_RUN)
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    killed = subprocess.run([sys.executable, str(script), str(out), "2"], env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    assert (out / "backup").is_dir() and not (out / "run.json").exists()
+    resumed = subprocess.run([sys.executable, str(script), str(out), "99"], env=env, capture_output=True)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    started = [int(line) for line in (tmp_path / "epochs_started.txt").read_text().split()]
+    assert started == [0, 1, 2, 2, 3]  # epoch 2 was lost in the kill and run again; nothing else
+    history = pd.read_csv(out / "history.csv")
+    assert sorted(set(history["epoch"])) == [0, 1, 2, 3]
+    assert not (out / "backup").exists() and (out / "run.json").exists()
+    assert keras.saving.load_model(out / "model.keras", safe_mode=True).count_params() > 0
+    np.testing.assert_array_less(0, history["val_loss"])
