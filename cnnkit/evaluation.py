@@ -62,7 +62,8 @@ def report_frame(y_true, y_pred, class_names) -> pd.DataFrame:
     """scikit-learn's classification report as a DataFrame.
 
     One row per class (precision, recall, f1-score, support) followed by the
-    ``accuracy``, ``macro avg`` and ``weighted avg`` rows.
+    ``accuracy`` row (its value in the f1-score column, as in scikit-learn's text report),
+    and the ``macro avg`` and ``weighted avg`` rows.
     """
     report = classification_report(
         y_true,
@@ -72,7 +73,10 @@ def report_frame(y_true, y_pred, class_names) -> pd.DataFrame:
         output_dict=True,
         zero_division=0,
     )
+    accuracy = report.pop("accuracy")  # a single number; shown as sklearn's text report does
     frame = pd.DataFrame(report).T
+    frame.loc["accuracy"] = [float("nan"), float("nan"), accuracy, len(y_true)]
+    frame = frame.reindex([*class_names, "accuracy", "macro avg", "weighted avg"])
     frame["support"] = frame["support"].astype(int)
     return frame
 

@@ -144,7 +144,7 @@ def feature_maps(model: keras.Model, layer_name: str, image, max_maps: int = 16)
     layer = model.get_layer(layer_name)
     if len(layer.output.shape) != 4:
         raise ValueError(f"{layer_name} outputs {layer.output.shape}, not feature maps (batch, h, w, c).")
-    probe = keras.Model(model.inputs, layer.output)
+    probe = keras.Model(model.input, layer.output)
     maps = np.asarray(probe(np.asarray(image, dtype="float32")[None], training=False))[0]
     count = min(max_maps, maps.shape[-1])
     columns = min(8, count)

@@ -56,6 +56,9 @@ def test_evaluate_classifier_reports_sklearn_metrics():
     assert result.report.loc["dog", "recall"] == pytest.approx(1 / 3)
     assert result.report.loc["cat", "precision"] == pytest.approx(1 / 3)
     assert result.report.loc["dog", "support"] == 3
+    assert result.report.loc["accuracy", "f1-score"] == pytest.approx(0.5)
+    assert result.report.loc["accuracy", "support"] == 4
+    assert list(result.report.index) == ["cat", "dog", "accuracy", "macro avg", "weighted avg"]
 
 
 def test_misclassified_puts_the_most_confident_mistakes_first():
