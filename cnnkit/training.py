@@ -94,12 +94,12 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
     the model goes to a temporary file that then replaces the previous best.
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss"):
+    def __init__(self, filepath, monitor: str = "val_loss", initial_best: float | None = None):
         super().__init__()
         self.filepath = Path(filepath)
         self.monitor = monitor
         self.maximize = "acc" in monitor
-        self.best = None
+        self.best = initial_best  # a resumed run passes the best value logged before the stop
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -112,7 +112,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
                 self.model.save(temporary)
 
 
-def _history_frame(csv_path: Path | None, history: keras.callbacks.History) -> pd.DataFrame:
+def _history_frame(csv_path: Path | None, history: keras.callbacks.History | None) -> pd.DataFrame:
     """The full history, one row per epoch; from the CSV log when there is one (it spans resumes)."""
     if csv_path is not None and csv_path.is_file() and csv_path.stat().st_size:
         frame = pd.read_csv(csv_path)
@@ -164,6 +164,11 @@ def train(
     if early_stopping_patience is not None and validation_data is None:
         raise ValueError("early_stopping_patience needs validation_data to watch.")
 
+    if model.compiled and (optimizer is not None or loss is not None or metrics is not None):
+        raise ValueError(
+            "The model is already compiled, so optimizer, loss and metrics would be ignored: "
+            "pass them to model.compile() instead, or pass an uncompiled model."
+        )
     if not model.compiled:
         default_loss, default_metrics = default_loss_and_metrics(model)
         with model.distribute_strategy.scope():
@@ -185,12 +190,15 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         csv_path = out / "history.csv"
         monitor = "val_loss" if validation_data is not None else "loss"
-        # The CSV row is written before the backup, so a kill between the two repeats an
-        # epoch (deduplicated in the history) instead of losing its row.
+        logged = _history_frame(csv_path, None) if csv_path.is_file() else None
+        best_so_far = None if logged is None or logged.empty else float(logged[monitor].min())
+        # Order matters when a kill lands between two callbacks: the checkpoint and the CSV
+        # row come before the backup, so the epoch is at worst repeated (its row is then
+        # deduplicated), never missing from the log while the backup counts it as done.
         run_callbacks += [
+            AtomicBestCheckpoint(out / "model.keras", monitor=monitor, initial_best=best_so_far),
             keras.callbacks.CSVLogger(str(csv_path), append=True),
             keras.callbacks.BackupAndRestore(str(out / "backup")),
-            AtomicBestCheckpoint(out / "model.keras", monitor=monitor),
         ]
     if early_stopping_patience is not None:
         run_callbacks.append(

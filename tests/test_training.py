@@ -8,10 +8,10 @@ import sys
 import textwrap
 
 import keras
-import numpy as np
 import pandas as pd
 import pytest
 
+from cnnkit.data import load_dataset
 from cnnkit.errors import RunExistsError
 from cnnkit.models import build
 from cnnkit.models.layers import LeNetRBFLoss
@@ -45,8 +45,6 @@ def test_rbf_models_get_the_paper_loss_and_an_argmin_accuracy(digits_32):
 def test_the_same_seed_gives_the_same_metrics(digits):
     def run():
         set_seed(123)
-        from cnnkit.data import load_dataset
-
         data = load_dataset("digits", batch_size=64, seed=123)
         model = build("lenet5", activation="relu")
         return train(model, small(data.train), small(data.validation), epochs=2, verbose=0)
@@ -71,6 +69,13 @@ def test_out_dir_gets_checkpoint_log_and_finished_marker(digits, tmp_path):
     # A finished run is never overwritten.
     with pytest.raises(RunExistsError, match="already holds a finished run"):
         train(build("lenet5"), small(digits.train), epochs=1, out_dir=tmp_path, verbose=0)
+
+
+def test_a_compiled_model_refuses_compile_arguments(digits):
+    model = build("lenet5")
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="already compiled"):
+        train(model, small(digits.train), epochs=1, loss="mse")
 
 
 def test_early_stopping_needs_validation_data(digits):
@@ -101,6 +106,38 @@ def test_training_scope_picks_precision_and_restores_the_policy():
     assert model.get_layer("OUTPUT").dtype_policy.name == "float32"  # outputs stay float32
     with training_scope():  # no GPU here: float32
         assert keras.config.dtype_policy().name == "float32"
+
+
+class StopAtEpoch(keras.callbacks.Callback):
+    """Interrupts training (as Ctrl-C would) when ``epoch`` begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.stop_epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.stop_epoch:
+            raise KeyboardInterrupt
+
+
+def test_a_resumed_run_keeps_the_best_model_from_before_the_interruption(digits, tmp_path):
+    set_seed(0)
+    train_data, validation_data = digits.train.take(20), small(digits.validation)
+    with pytest.raises(KeyboardInterrupt):
+        train(build("lenet5", activation="relu"), train_data, validation_data,
+              epochs=5, out_dir=tmp_path, callbacks=[StopAtEpoch(3)], verbose=0)  # fmt: skip
+    before = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    before_loss = before.evaluate(validation_data, verbose=0, return_dict=True)["loss"]
+    # Resume on deliberately wrong labels: the two remaining epochs get worse.
+    wrong_labels = train_data.map(lambda x, y: (x, (y + 1) % 10))
+    history = train(build("lenet5", activation="relu"), wrong_labels, validation_data,
+                    epochs=5, out_dir=tmp_path, verbose=0)  # fmt: skip
+    assert list(history.index) == [0, 1, 2, 3, 4]
+    assert history["val_loss"].iloc[3:].min() > history["val_loss"].iloc[:3].min()
+    after = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    after_loss = after.evaluate(validation_data, verbose=0, return_dict=True)["loss"]
+    assert after_loss == pytest.approx(before_loss, rel=1e-6)
+    assert after_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
 
 
 RESUMABLE_RUN = textwrap.dedent(
@@ -146,5 +183,8 @@ def test_a_killed_run_resumes_and_loses_at_most_the_epoch_in_progress(tmp_path):
     history = pd.read_csv(out / "history.csv")
     assert sorted(set(history["epoch"])) == [0, 1, 2, 3]
     assert not (out / "backup").exists() and (out / "run.json").exists()
-    assert keras.saving.load_model(out / "model.keras", safe_mode=True).count_params() > 0
-    np.testing.assert_array_less(0, history["val_loss"])
+    # model.keras is the best model over all epochs, before and after the kill.
+    best = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    data = load_dataset("digits", batch_size=128)
+    best_loss = best.evaluate(data.validation.take(2), verbose=0, return_dict=True)["loss"]
+    assert best_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
