@@ -206,14 +206,19 @@ def train(
                 monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
             )
         )
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=epochs,
-        callbacks=run_callbacks + list(callbacks),
-        shuffle=False,  # the pipelines shuffle themselves
-        verbose=verbose,
-    )
+    try:
+        history = model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            callbacks=run_callbacks + list(callbacks),
+            shuffle=False,  # the pipelines shuffle themselves
+            verbose=verbose,
+        )
+    finally:  # Keras closes the CSV log only when training ends normally
+        for callback in run_callbacks:
+            if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file is not None:
+                callback.csv_file.close()
     frame = _history_frame(csv_path, history)
     if out_dir is not None:
         write_json(Path(out_dir) / "run.json", {"epochs": int(len(frame)), "finished": True})

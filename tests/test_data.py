@@ -86,7 +86,7 @@ def test_random_shift_moves_images_without_changing_labels():
 
 def test_too_small_a_file_for_the_split_is_refused_clearly(tmp_path):
     dataset_files.write_mnist_npz(tmp_path / "mnist.npz", n_train=30)
-    with pytest.raises(ValueError, match="too small for this split"):
+    with pytest.raises(ValueError, match="too small for this split"), pytest.warns(UserWarning):
         load_arrays("mnist", folder=tmp_path, download=False)
 
 

@@ -165,7 +165,8 @@ def check_images(path: Path, x, y, shape: tuple[int, ...], num_classes: int, spl
 def read_mnist_npz(path: Path):
     """Read Keras' ``mnist.npz`` (keys x_train, y_train, x_test, y_test; 28x28 uint8)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # Opened here so that the file is closed even when NumPy fails on a damaged archive.
+        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except KeyError as error:
         raise _corrupt(path, f"the archive lacks an array ({error.args[0]})") from None
