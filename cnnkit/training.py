@@ -21,6 +21,7 @@ With ``out_dir`` the run writes, atomically where it matters:
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,15 +35,28 @@ from cnnkit.files import atomic_path, write_json
 from cnnkit.models.layers import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
 
 
+def _tpu_address() -> str | None:
+    """Where a TPU is, without any network look-up: ``"local"`` on a TPU VM (today's Colab TPU
+    runtimes, with ``/dev/accel*`` devices), the address in ``COLAB_TPU_ADDR`` (older Colab
+    runtimes) or ``TPU_NAME`` (Cloud TPU), else ``None``."""
+    if os.environ.get("COLAB_TPU_ADDR"):
+        return "grpc://" + os.environ["COLAB_TPU_ADDR"]
+    if os.environ.get("TPU_NAME"):
+        return os.environ["TPU_NAME"]
+    if glob.glob("/dev/accel*"):
+        return "local"
+    return None
+
+
 def get_strategy() -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy that fits this machine.
 
-    A Colab / Cloud TPU (only looked for when ``COLAB_TPU_ADDR`` or ``TPU_NAME`` is set, so
-    nothing touches the network otherwise) gives ``TPUStrategy``; two or more GPUs give
+    A TPU (see :func:`_tpu_address`) gives ``TPUStrategy``; two or more GPUs give
     ``MirroredStrategy``; otherwise the default strategy (one GPU, or the CPU).
     """
-    if os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"):
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    address = _tpu_address()
+    if address is not None:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
