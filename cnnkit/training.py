@@ -126,15 +126,15 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
                 self.model.save(temporary)
 
 
-def _history_frame(csv_path: Path | None, history: keras.callbacks.History | None) -> pd.DataFrame:
-    """The full history, one row per epoch; from the CSV log when there is one (it spans resumes)."""
-    if csv_path is not None and csv_path.is_file() and csv_path.stat().st_size:
-        frame = pd.read_csv(csv_path)
-        # An epoch logged just before a kill and repeated after the resume appears twice.
-        frame = frame.drop_duplicates("epoch", keep="last")
-    else:
-        frame = pd.DataFrame(history.history)
-        frame.insert(0, "epoch", history.epoch)
+def _read_log(csv_path: Path) -> pd.DataFrame | None:
+    """The CSV log indexed by epoch, or ``None`` when no epoch has been logged yet.
+
+    An epoch logged just before a kill and repeated after the resume appears twice in the
+    file; the later row is kept.
+    """
+    if not csv_path.is_file() or csv_path.stat().st_size == 0:
+        return None
+    frame = pd.read_csv(csv_path).drop_duplicates("epoch", keep="last")
     return frame.set_index("epoch").sort_index()
 
 
@@ -204,7 +204,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         csv_path = out / "history.csv"
         monitor = "val_loss" if validation_data is not None else "loss"
-        logged = _history_frame(csv_path, None) if csv_path.is_file() else None
+        logged = _read_log(csv_path)
         best_so_far = None if logged is None or logged.empty else float(logged[monitor].min())
         # Order matters when a kill lands between two callbacks: the checkpoint and the CSV
         # row come before the backup, so the epoch is at worst repeated (its row is then
@@ -233,7 +233,9 @@ def train(
         for callback in run_callbacks:
             if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file is not None:
                 callback.csv_file.close()
-    frame = _history_frame(csv_path, history)
+    frame = _read_log(csv_path) if csv_path is not None else None
+    if frame is None:  # no out_dir: the history lives in memory only
+        frame = pd.DataFrame(history.history, index=pd.Index(history.epoch, name="epoch"))
     if out_dir is not None:
         write_json(Path(out_dir) / "run.json", {"epochs": int(len(frame)), "finished": True})
     return frame

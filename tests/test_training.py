@@ -140,6 +140,15 @@ def test_a_resumed_run_keeps_the_best_model_from_before_the_interruption(digits,
     assert after_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
 
 
+def test_a_run_interrupted_in_its_first_epoch_starts_again(digits, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(build("lenet5"), small(digits.train), small(digits.validation), epochs=2,
+              out_dir=tmp_path, callbacks=[StopAtEpoch(0)], verbose=0)  # fmt: skip
+    history = train(build("lenet5"), small(digits.train), small(digits.validation), epochs=2,
+                    out_dir=tmp_path, verbose=0)  # fmt: skip
+    assert list(history.index) == [0, 1] and (tmp_path / "run.json").exists()
+
+
 RESUMABLE_RUN = textwrap.dedent(
     """
     import os, sys
