@@ -95,3 +95,49 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
     total = table["params"].sum()
     table["params_share"] = table["params"] / total if total else 0.0
     return table
+
+
+def receptive_fields(layers) -> pd.DataFrame:
+    """How far each layer of a stack sees into the input.
+
+    ``layers``: ``(name, kernel_size, stride)`` triples in order (convolutions and pooling).
+    For each layer: ``receptive_field`` (input pixels one output unit depends on, per axis)
+    and ``jump`` (input pixels between neighbouring outputs), from
+    ``r_out = r_in + (kernel - 1) * jump_in`` and ``jump_out = jump_in * stride``.
+
+    >>> receptive_fields([("conv", 3, 1), ("conv", 3, 1)])["receptive_field"].tolist()
+    [3, 5]
+    """
+    field, jump, rows = 1, 1, []
+    for name, kernel, stride in layers:
+        if kernel < 1 or stride < 1:
+            raise ValueError(f"{name}: kernel and stride must be positive, got {kernel} and {stride}.")
+        field += (kernel - 1) * jump
+        jump *= stride
+        rows.append(
+            {"layer": name, "kernel": kernel, "stride": stride, "receptive_field": field, "jump": jump}
+        )
+    return pd.DataFrame(rows)
+
+
+def dense_vs_conv_parameters(input_shape, units: int, kernel_size: int) -> pd.DataFrame:
+    """Parameters of a dense layer and of a convolution fed the same ``(h, w, c)`` input.
+
+    Dense: ``h * w * c * units + units`` (every input to every unit). Convolution with
+    ``units`` filters of ``kernel_size x kernel_size``: ``k * k * c * units + units``, shared
+    over all positions. With ``kernel_size`` equal to the input size the two are the same
+    layer (the classic 4x4x100 -> 512 example).
+    """
+    h, w, c = input_shape
+    if kernel_size > min(h, w):
+        raise ValueError(f"kernel_size {kernel_size} is larger than the {h}x{w} input.")
+    dense = h * w * c * units + units
+    conv = kernel_size * kernel_size * c * units + units
+    out = conv_output_size(h, kernel_size), conv_output_size(w, kernel_size)
+    return pd.DataFrame(
+        [
+            {"layer": f"dense {h}x{w}x{c} -> {units}", "parameters": dense, "outputs": units},
+            {"layer": f"conv {kernel_size}x{kernel_size}, {units} filters", "parameters": conv,
+             "outputs": out[0] * out[1] * units},
+        ]
+    ).set_index("layer")  # fmt: skip
