@@ -21,12 +21,12 @@ CONV_CASES = [  # (h, w, in_channels, filters, kernel, stride, padding)
 
 
 def tf_padding(layer, h, w):
+    """The explicit padding list tf.nn.conv2d needs to match ``layer``'s padding."""
+    window = layer.kernel_size
     (top, bottom), (left, right) = (
-        scratch.padding_amounts(h, layer.kernel_size if hasattr(layer, "kernel_size") else layer.pool_size,
-                                layer.stride, layer.padding),
-        scratch.padding_amounts(w, layer.kernel_size if hasattr(layer, "kernel_size") else layer.pool_size,
-                                layer.stride, layer.padding),
-    )  # fmt: skip
+        scratch.padding_amounts(h, window, layer.stride, layer.padding),
+        scratch.padding_amounts(w, window, layer.stride, layer.padding),
+    )
     return [[0, 0], [top, bottom], [left, right], [0, 0]]
 
 
@@ -91,25 +91,23 @@ def test_whole_network_gradients_match_finite_differences():
 
     _, dlogits = scratch.softmax_cross_entropy(net.forward(x), y)
     dx = net.backward(dlogits)
-    eps = 1e-6
     for layer, name in net.parameters():
-        values, grad = layer.params[name], layer.grads[name]
-        for index in list(np.ndindex(values.shape))[:6]:
-            saved = values[index]
-            values[index] = saved + eps
-            up = loss()
-            values[index] = saved - eps
-            down = loss()
-            values[index] = saved
-            assert (up - down) / (2 * eps) == pytest.approx(grad[index], abs=1e-7), (name, index)
+        for index in list(np.ndindex(layer.params[name].shape))[:6]:
+            expected = layer.grads[name][index]
+            assert central_difference(layer.params[name], index, loss) == pytest.approx(expected, abs=1e-7)
     for index in [(0, 3, 4, 0), (2, 7, 7, 0), (1, 0, 0, 0)]:  # and the input gradient
-        saved = x[index]
-        x[index] = saved + eps
-        up = loss()
-        x[index] = saved - eps
-        down = loss()
-        x[index] = saved
-        assert (up - down) / (2 * eps) == pytest.approx(dx[index], abs=1e-7)
+        assert central_difference(x, index, loss) == pytest.approx(dx[index], abs=1e-7)
+
+
+def central_difference(values, index, loss, eps=1e-6):
+    """(loss(v + eps) - loss(v - eps)) / (2 eps) for the single entry ``values[index]``."""
+    saved = values[index]
+    values[index] = saved + eps
+    up = loss()
+    values[index] = saved - eps
+    down = loss()
+    values[index] = saved
+    return (up - down) / (2 * eps)
 
 
 def test_softmax_cross_entropy_matches_tensorflow():
