@@ -4,6 +4,10 @@ Everything here is registered with ``keras.saving.register_keras_serializable`` 
 ``cnnkit`` package and implements ``get_config``, so a model that uses these layers saves and
 loads with ``keras.saving.load_model(path, safe_mode=True)`` (no Lambda layers, no pickles).
 
+For AlexNet (Krizhevsky, Sutskever and Hinton, 2012):
+
+- :class:`LocalResponseNormalization`: the paper's LRN across neighbouring channels.
+
 Layers for LeNet-5 (LeCun, Bottou, Bengio and Haffner, 1998):
 
 - :func:`scaled_tanh`: the paper's squashing function ``f(a) = 1.7159 * tanh(2a / 3)``.
@@ -272,3 +276,37 @@ def penalty_accuracy(y_true, y_pred):
 def penalty_accuracy_metric() -> keras.metrics.Metric:
     """Accuracy for penalty outputs, named ``accuracy`` so logs show ``val_accuracy``."""
     return keras.metrics.MeanMetricWrapper(penalty_accuracy, name="accuracy")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LocalResponseNormalization(keras.layers.Layer):
+    """AlexNet's local response normalization across channels (Section 3.3 of the paper).
+
+    For channel ``i`` at each position: ``b_i = a_i / (k + alpha * sum_j a_j^2) ** beta``,
+    the sum running over the ``n`` channels ``j`` centred on ``i`` (fewer at the edges).
+    The paper's constants are the defaults: ``n=5, k=2, alpha=1e-4, beta=0.75``. This is
+    exactly ``tf.nn.local_response_normalization(depth_radius=(n - 1) // 2, bias=k,
+    alpha=alpha, beta=beta)`` (TensorFlow does not divide ``alpha`` by ``n``; Caffe does).
+
+    Input and output ``(batch, height, width, channels)``; no parameters.
+    """
+
+    def __init__(self, n: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75, **kwargs):
+        super().__init__(**kwargs)
+        if n < 1 or n % 2 == 0:
+            raise ValueError(f"n must be a positive odd number of channels, got {n}.")
+        self.n, self.k, self.alpha, self.beta = int(n), float(k), float(alpha), float(beta)
+
+    def call(self, inputs):
+        radius = (self.n - 1) // 2
+        squares = ops.square(inputs)
+        padded = ops.pad(squares, [[0, 0], [0, 0], [0, 0], [radius, radius]])
+        channels = ops.shape(inputs)[-1]
+        window_sum = sum(padded[..., offset : offset + channels] for offset in range(self.n))
+        return inputs / ops.power(self.k + self.alpha * window_sum, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n, "k": self.k, "alpha": self.alpha, "beta": self.beta}
