@@ -42,7 +42,12 @@ def test_models_command_lists_the_registry_through_python_m():
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["train", "lenet7"], 2, "Unknown model 'lenet7'. Known models: lenet5, lenet5_classic"),
+        (
+            ["train", "lenet7"],
+            2,
+            "Unknown model 'lenet7'. Known models: alexnet, alexnet_small, alexnet_textbook, lenet5, "
+            "lenet5_classic",
+        ),
         (["train", "lenet5", "--dataset", "svhn"], 2, "Unknown dataset 'svhn'"),
         (["train", "lenet5", "--epochs", "0"], 2, "expected a positive integer, got 0"),
         (["train", "lenet5", "--batch-size", "many"], 2, "expected a positive integer, got 'many'"),
@@ -72,3 +77,4 @@ def test_input_options_pad_mnist_sized_images_for_the_classic_lenet():
     assert input_options("lenet5_classic", "digits") == {"pad_to": 32}
     assert input_options("lenet5", "digits") == {}
     assert input_options("lenet5", "cifar10") == {}
+    assert input_options("alexnet_textbook", "fashion_mnist") == {"resize_to": (224, 224)}

@@ -10,7 +10,8 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]
 
 
 def test_the_notebooks_are_there():
-    assert {"00_cnn_fundamentals.ipynb", "01_lenet5.ipynb"} <= {path.name for path in NOTEBOOKS}
+    expected = {"00_cnn_fundamentals.ipynb", "01_lenet5.ipynb", "02_alexnet.ipynb"}
+    assert expected <= {path.name for path in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -157,3 +157,14 @@ def fit_pca_colour(batches) -> PCAColour:
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending, orthonormal columns
     order = np.argsort(eigenvalues)[::-1]
     return PCAColour(np.clip(eigenvalues[order], 0, None), eigenvectors[:, order], mean, count)
+
+
+def chain(*functions):
+    """One ``dataset.map`` function that applies ``functions`` in order."""
+
+    def augment(images, labels):
+        for function in functions:
+            images, labels = function(images, labels)
+        return images, labels
+
+    return augment

@@ -297,13 +297,17 @@ class LocalResponseNormalization(keras.layers.Layer):
             raise ValueError(f"n must be a positive odd number of channels, got {n}.")
         self.n, self.k, self.alpha, self.beta = int(n), float(k), float(alpha), float(beta)
 
+    def build(self, input_shape):
+        # band[j, i] = 1 when channel j is among the n channels centred on channel i, so the
+        # window sums for all channels at once are one matrix product: squares @ band.
+        channels, radius = input_shape[-1], (self.n - 1) // 2
+        distance = np.abs(np.arange(channels)[:, None] - np.arange(channels)[None, :])
+        self._band = (distance <= radius).astype("float32")
+
     def call(self, inputs):
-        radius = (self.n - 1) // 2
-        squares = ops.square(inputs)
-        padded = ops.pad(squares, [[0, 0], [0, 0], [0, 0], [radius, radius]])
-        channels = ops.shape(inputs)[-1]
-        window_sum = sum(padded[..., offset : offset + channels] for offset in range(self.n))
-        return inputs / ops.power(self.k + self.alpha * window_sum, self.beta)
+        band = ops.convert_to_tensor(self._band, dtype=inputs.dtype)
+        window_sum = ops.matmul(ops.square(inputs), band)
+        return inputs * ops.exp(-self.beta * ops.log(self.k + self.alpha * window_sum))
 
     def compute_output_shape(self, input_shape):
         return input_shape
