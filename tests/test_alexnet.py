@@ -62,6 +62,25 @@ def test_alexnet_small_layers_and_count():
     assert build("alexnet_small", activation="tanh").get_layer("conv3").activation.__name__ == "tanh"
 
 
+def test_relu_layers_start_from_he_initialization():
+    for name in ("alexnet", "alexnet_small", "alexnet_textbook"):
+        model = build(name)
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense) and layer.name != "fc8":
+                assert type(layer.kernel_initializer).__name__ == "HeNormal", (name, layer.name)
+    tanh = build("alexnet_small", activation="tanh")
+    assert type(tanh.get_layer("conv1").kernel_initializer).__name__ == "GlorotUniform"
+
+
+def test_alexnet_small_leaves_chance_level_quickly(digits):
+    # With Glorot weights this network sat at 10% for epochs on the digits (see the module docstring).
+    from cnnkit import set_seed, train
+
+    set_seed(0)
+    history = train(build("alexnet_small"), digits.train.take(12), digits.validation, epochs=3, verbose=0)
+    assert history["val_accuracy"].iloc[-1] > 0.5
+
+
 def test_alexnet_textbook_takes_224_by_224_grayscale():
     model = build("alexnet_textbook")
     assert model.input_shape == (None, 224, 224, 1)
