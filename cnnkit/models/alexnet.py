@@ -37,11 +37,12 @@ def _pool(name: str, overlapping: bool, padding: str = "valid"):
     return layers.MaxPooling2D(size, strides=2, padding=padding, name=name)
 
 
-def _head(x, num_classes: int, units: int, dropout: float):
+def _head(x, num_classes: int, units: int, dropout: float, activation: str = "relu"):
     """FC6 -> dropout -> FC7 -> dropout -> FC8 (softmax)."""
     x = layers.Flatten(name="flatten")(x)
     for index in (6, 7):
-        x = layers.Dense(units, activation="relu", kernel_initializer="he_normal", name=f"fc{index}")(x)
+        x = layers.Dense(units, activation=activation, kernel_initializer=_initializer(activation),
+                         name=f"fc{index}")(x)  # fmt: skip
         if dropout:
             x = layers.Dropout(dropout, name=f"dropout{index}")(x)
     return layers.Dense(num_classes, activation="softmax", name="fc8", dtype="float32")(x)
@@ -152,12 +153,7 @@ def alexnet_small(
     x = layers.Conv2D(96, 3, padding="same", activation=activation, kernel_initializer=init, name="conv4")(x)
     x = layers.Conv2D(64, 3, padding="same", activation=activation, kernel_initializer=init, name="conv5")(x)
     x = _pool("pool5", overlapping_pool, "same")(x)
-    x = layers.Flatten(name="flatten")(x)
-    for index in (6, 7):
-        x = layers.Dense(512, activation=activation, kernel_initializer=init, name=f"fc{index}")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name=f"dropout{index}")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="fc8", dtype="float32")(x)
+    outputs = _head(x, num_classes, 512, dropout, activation)
     return keras.Model(inputs, outputs, name="alexnet_small")
 
 
