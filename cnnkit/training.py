@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,10 +52,15 @@ def _tpu_address() -> str | None:
 def get_strategy() -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy that fits this machine.
 
-    A TPU (see :func:`_tpu_address`) gives ``TPUStrategy``; two or more GPUs give
+    A ``TF_CONFIG`` describing several workers gives ``MultiWorkerMirroredStrategy``; a TPU
+    (see :func:`_tpu_address`) gives ``TPUStrategy``; two or more GPUs give
     ``MirroredStrategy``; otherwise the default strategy (one GPU, or the CPU).
     """
     address = _tpu_address()
+    if os.environ.get("TF_CONFIG") and address is None:
+        cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+        if sum(len(tasks) for tasks in cluster.values()) > 1:
+            return tf.distribute.MultiWorkerMirroredStrategy()
     if address is not None:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
         tf.config.experimental_connect_to_cluster(resolver)
@@ -151,6 +157,7 @@ def train(
     out_dir: str | os.PathLike | None = None,
     early_stopping_patience: int | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    jit_compile: bool | str = "auto",
     verbose: int | str = "auto",
 ) -> pd.DataFrame:
     """Train ``model`` and return its history as a DataFrame (one row per epoch).
@@ -167,6 +174,8 @@ def train(
         early_stopping_patience: stop after this many epochs without a better validation
             loss and restore the best weights; ``None`` trains all epochs.
         callbacks: extra Keras callbacks.
+        jit_compile: compile the training step with XLA (``True``), not (``False``), or let
+            Keras decide (``"auto"``); used when ``train`` compiles the model.
         verbose: passed to ``model.fit`` (``"auto"`` shows a progress bar).
 
     Returns:
@@ -190,6 +199,7 @@ def train(
                 optimizer=optimizer or keras.optimizers.Adam(learning_rate),
                 loss=loss or default_loss,
                 metrics=list(metrics) if metrics is not None else default_metrics,
+                jit_compile=jit_compile,
             )
 
     run_callbacks: list[keras.callbacks.Callback] = []

@@ -45,16 +45,20 @@ def _crop_at(images, tops, lefts, size: int):
     return tf.gather(images, cols, axis=2, batch_dims=1)  # (b, size, size, c)
 
 
-def random_crop_flip(size: int, flip: bool = True, seed: int = 0):
+def random_crop_flip(size: int, flip: bool = True, seed: int = 0, padding: int = 0):
     """AlexNet's training augmentation: a random ``size x size`` crop of every image (each
     image its own position) and, with ``flip``, a horizontal flip half of the time.
 
     Returns a function for ``dataset.map`` over ``(images, labels)`` batches; images
     ``(b, h, w, c)`` with ``h, w >= size`` become ``(b, size, size, c)``. The paper took
     224x224 crops of 256x256 images; for 32 px images, 28 px crops are the same idea.
+    ``padding`` first adds that many zero pixels on every side: ResNet's CIFAR recipe pads
+    32x32 images by 4 and crops 32x32 back out.
     """
 
     def augment(images, labels):
+        if padding:
+            images = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
         height, width = images.shape[1], images.shape[2]
         if height < size or width < size:
             raise ValueError(f"Cannot crop {size}x{size} from {height}x{width} images.")

@@ -70,12 +70,14 @@ class DatasetInfo:
         class_names: one name per class index.
         input_shape: ``(height, width, channels)`` of the images the pipelines yield.
         num_examples: images per split, e.g. ``{"train": 1257, "validation": 270, "test": 270}``.
+        standardize: ``(mean, std)`` per channel when the images were standardized, else ``None``.
     """
 
     name: str
     class_names: tuple[str, ...]
     input_shape: tuple[int, int, int]
     num_examples: dict[str, int] = field(default_factory=dict)
+    standardize: tuple | None = None
 
     @property
     def num_classes(self) -> int:
@@ -230,12 +232,14 @@ def make_pipeline(
     pad_to: int | None = None,
     resize_to=None,
     channels: int | None = None,
+    standardize=None,
 ) -> tf.data.Dataset:
     """A batched, prefetched ``tf.data`` pipeline over uint8 images.
 
     Per batch it scales to float32 in [0, 1], then optionally zero-pads to a centered
     ``pad_to x pad_to`` canvas, resizes to ``resize_to`` (bilinear) and converts between
-    1 and 3 ``channels``. ``shuffle`` reshuffles every epoch from ``seed``.
+    1 and 3 ``channels``. ``standardize``: ``(mean, std)`` per channel (of the [0, 1]
+    images) to subtract and divide by, last. ``shuffle`` reshuffles every epoch from ``seed``.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
@@ -253,6 +257,9 @@ def make_pipeline(
             x = tf.image.grayscale_to_rgb(x)
         elif target[2] == 1 and depth == 3:
             x = tf.image.rgb_to_grayscale(x)
+        if standardize is not None:
+            mean, std = standardize
+            x = (x - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
         return x, tf.cast(batch_labels, tf.int32)
 
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -269,6 +276,7 @@ def load_dataset(
     pad_to: int | None = None,
     resize_to=None,
     channels: int | None = None,
+    standardize: bool = False,
     augment=None,
     seed: int = 0,
     download: bool = True,
@@ -283,6 +291,8 @@ def load_dataset(
         pad_to: zero-pad to a centered square of this size (LeNet-5 pads 28 to 32).
         resize_to: resize to ``int`` or ``(height, width)``, lazily per batch (AlexNet: 224).
         channels: 3 to repeat a grayscale image into RGB, 1 to convert RGB to gray.
+        standardize: subtract the training set's per-channel mean and divide by its
+            standard deviation (computed on the [0, 1] images; stored in ``info.standardize``).
         augment: a map function over ``(images, labels)`` batches applied to the training
             split only, e.g. :func:`cnnkit.data.augment.random_shift`.
         seed: the training pipeline's shuffle seed (the splits themselves are fixed).
@@ -296,7 +306,12 @@ def load_dataset(
         (32, 32, 1)
     """
     arrays = load_arrays(name, download=download, folder=folder, validation_fraction=validation_fraction)
-    options = dict(batch_size=batch_size, pad_to=pad_to, resize_to=resize_to, channels=channels)
+    statistics = None
+    if standardize:
+        pixels = arrays["x_train"].reshape(-1, arrays["x_train"].shape[-1]).astype("float64") / 255.0
+        statistics = (pixels.mean(axis=0).tolist(), pixels.std(axis=0).tolist())
+    options = dict(batch_size=batch_size, pad_to=pad_to, resize_to=resize_to, channels=channels,
+                   standardize=statistics)  # fmt: skip
     splits = {
         split: make_pipeline(
             arrays[f"x_{split}"], arrays[f"y_{split}"], shuffle=split == "train", seed=seed, **options
@@ -311,5 +326,6 @@ def load_dataset(
         class_names=CLASS_NAMES[name],
         input_shape=output_shape(arrays["x_train"].shape[1:], pad_to, resize_to, channels),
         num_examples={split: len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")},
+        standardize=statistics,
     )
     return ImageDataset(info=info, **splits)
