@@ -141,3 +141,30 @@ def dense_vs_conv_parameters(input_shape, units: int, kernel_size: int) -> pd.Da
              "outputs": out[0] * out[1] * units},
         ]
     ).set_index("layer")  # fmt: skip
+
+
+def gradient_norms(model: keras.Model, images, labels) -> pd.DataFrame:
+    """L2 norm of the loss gradient for every convolution and dense kernel, input to output.
+
+    One batch ``images`` ``(b, h, w, c)`` with integer ``labels`` ``(b,)``, sparse categorical
+    cross-entropy, training-mode forward pass. Plotted against depth it shows how the training
+    signal changes on its way back to the input (vanishing, exploding, or level as in a
+    residual network). Columns: ``layer``, ``depth`` (1-based position among the weight
+    layers), ``gradient_norm``.
+    """
+    import tensorflow as tf
+
+    kernels = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)]
+    if not kernels:
+        raise ValueError(f"{model.name} has no convolution or dense layer.")
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    with tf.GradientTape() as tape:
+        loss = loss_fn(labels, model(images, training=True))
+    grads = tape.gradient(loss, [layer.kernel for layer in kernels])
+    return pd.DataFrame(
+        {
+            "layer": [layer.name for layer in kernels],
+            "depth": range(1, len(kernels) + 1),
+            "gradient_norm": [float(tf.norm(g)) for g in grads],
+        }
+    )

@@ -158,3 +158,35 @@ def feature_maps(model: keras.Model, layer_name: str, image, max_maps: int = 16)
     figure.suptitle(f"{layer_name}: {count} of {maps.shape[-1]} maps, {maps.shape[0]}x{maps.shape[1]}")
     figure.tight_layout()
     return figure
+
+
+def residual_block_diagram(preact: bool = False) -> plt.Figure:
+    """A drawing of a basic residual block: two 3x3 convolutions and the identity shortcut.
+
+    Post-activation (v1, default): conv-BN-ReLU-conv-BN, add, ReLU. Pre-activation (v2):
+    BN-ReLU-conv twice, then add.
+    """
+    steps = (["BN, ReLU", "3x3 conv", "BN, ReLU", "3x3 conv"] if preact
+             else ["3x3 conv", "BN, ReLU", "3x3 conv", "BN"])  # fmt: skip
+    figure, axis = plt.subplots(figsize=(3.6, 6))
+    axis.set(xlim=(0, 4), ylim=(-0.6, len(steps) + 2.2))
+    axis.axis("off")
+    top = len(steps) + 1.5
+    axis.text(1.5, top + 0.4, "x", ha="center", fontsize=13)
+    for index, step in enumerate(steps):
+        y = top - 1 - index
+        axis.add_patch(plt.Rectangle((0.6, y - 0.3), 1.8, 0.6, facecolor="#dbe9f6", edgecolor="black"))
+        axis.text(1.5, y, step, ha="center", va="center", fontsize=11)
+        start = top + 0.2 if index == 0 else y + 0.7
+        axis.annotate("", (1.5, y + 0.3), (1.5, start), arrowprops={"arrowstyle": "->"})
+    add_y = top - 1 - len(steps)
+    axis.add_patch(plt.Circle((1.5, add_y), 0.22, facecolor="white", edgecolor="black"))
+    axis.text(1.5, add_y, "+", ha="center", va="center", fontsize=14)
+    axis.annotate("", (1.5, add_y + 0.22), (1.5, add_y + 0.7), arrowprops={"arrowstyle": "->"})
+    axis.plot([1.5, 3.2], [top + 0.2, top + 0.2], color="black", linewidth=1)  # x also goes right...
+    skip = {"arrowstyle": "->", "connectionstyle": "angle,angleA=-90,angleB=180"}  # ...down, into +
+    axis.annotate("", (1.72, add_y), (3.2, top + 0.2), arrowprops=skip)
+    axis.text(3.3, (top + add_y) / 2, "identity\nshortcut", fontsize=10, rotation=90, va="center")
+    axis.text(1.5, add_y - 0.55, "F(x) + x" + ("" if preact else ", then ReLU"), ha="center", fontsize=11)
+    axis.set_title("residual block, " + ("pre-activation (v2)" if preact else "post-activation (v1)"))
+    return figure

@@ -24,6 +24,7 @@ import contextlib
 import glob
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -132,6 +133,17 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
                 self.model.save(temporary)
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` (wall time of the epoch, validation included) to the epoch logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self.started
+
+
 def _read_log(csv_path: Path) -> pd.DataFrame | None:
     """The CSV log indexed by epoch, or ``None`` when no epoch has been logged yet.
 
@@ -180,7 +192,8 @@ def train(
 
     Returns:
         DataFrame indexed by ``epoch`` (0-based) with columns such as ``loss``,
-        ``accuracy``, ``val_loss``, ``val_accuracy`` and ``learning_rate``.
+        ``accuracy``, ``val_loss``, ``val_accuracy``, ``learning_rate`` and
+        ``epoch_seconds`` (wall time of each epoch).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
@@ -202,7 +215,7 @@ def train(
                 jit_compile=jit_compile,
             )
 
-    run_callbacks: list[keras.callbacks.Callback] = []
+    run_callbacks: list[keras.callbacks.Callback] = [EpochTimer()]  # first: the others log its figure
     csv_path = None
     if out_dir is not None:
         out = Path(out_dir)

@@ -181,3 +181,39 @@ def test_two_device_mirrored_strategy_gives_the_same_loss_as_one_device(tmp_path
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "RESULT" in done.stdout, done.stdout
+
+
+def test_gradient_norms_equal_a_direct_gradient_computation():
+    import tensorflow as tf
+
+    from cnnkit.inspect import gradient_norms
+
+    model = build("plain_cifar", depth=8)
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(4, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 4)
+    table = gradient_norms(model, x, y)
+    kernels = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)]
+    assert table["layer"].tolist() == [layer.name for layer in kernels] and table["depth"].iloc[-1] == len(
+        kernels
+    )
+    with tf.GradientTape() as tape:
+        loss = keras.losses.SparseCategoricalCrossentropy()(y, model(x, training=True))
+    first = tape.gradient(loss, kernels[0].kernel)
+    assert table["gradient_norm"].iloc[0] == pytest.approx(float(tf.norm(first)), rel=1e-5)
+    assert (table["gradient_norm"] > 0).all()
+
+
+def test_residual_block_diagram_draws(tmp_path):
+    from cnnkit import plots
+
+    for preact in (False, True):
+        path = tmp_path / f"block_{preact}.png"
+        plots.save_figure(plots.residual_block_diagram(preact), path)
+        assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_history_reports_epoch_seconds(digits):
+    from cnnkit import train
+
+    history = train(build("lenet5"), digits.train.take(2), digits.validation.take(1), epochs=2, verbose=0)
+    assert (history["epoch_seconds"] > 0).all()

@@ -50,7 +50,8 @@ def test_the_same_seed_gives_the_same_metrics(digits):
         return train(model, small(data.train), small(data.validation), epochs=2, verbose=0)
 
     first, second = run(), run()
-    pd.testing.assert_frame_equal(first, second)
+    assert (first["epoch_seconds"] > 0).all()  # wall time: the one column that may differ
+    pd.testing.assert_frame_equal(first.drop(columns="epoch_seconds"), second.drop(columns="epoch_seconds"))
 
 
 def test_out_dir_gets_checkpoint_log_and_finished_marker(digits, tmp_path):
