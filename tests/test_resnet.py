@@ -65,14 +65,17 @@ def test_cifar_counts_are_within_two_percent_of_the_paper(depth, paper):
 
 
 def test_shortcut_variants_change_the_counts_as_expected():
-    projections = [layer for layer in build("resnet18").layers if layer.name.endswith("_0_conv")]
+    model = build("resnet18")
+    projections = [layer for layer in model.layers if layer.name.endswith("_0_conv")]
     assert len(projections) == 3  # stages 3, 4, 5 change shape
-    saved = sum(layer.count_params() for layer in build("resnet18").layers if "_0_" in layer.name)
-    assert trainable(build("resnet18")) - trainable(build("resnet18", shortcut="A")) == sum(
-        int(np.prod(w.shape)) for layer in build("resnet18").layers if "_0_" in layer.name
+    projection_params = sum(
+        int(np.prod(w.shape))
+        for layer in model.layers
+        if "_0_" in layer.name
         for w in layer.trainable_weights
-    )  # fmt: skip
-    assert saved > 0
+    )  # the 1x1 convolutions and their batch norms
+    assert projection_params > 0
+    assert trainable(model) - trainable(build("resnet18", shortcut="A")) == projection_params
     # The CIFAR network with option A has exactly as many parameters as its plain twin.
     assert build("resnet_cifar", depth=20).count_params() == build("plain_cifar", depth=20).count_params()
     assert not [
