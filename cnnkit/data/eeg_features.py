@@ -8,14 +8,23 @@ The pipeline of Yang et al. (2018), vectorized over trials, channels and segment
    the differential entropy of each: for a Gaussian signal ``DE = 0.5 * ln(2 * pi * e * var)``;
 3. subtract the mean DE of the 3 s pre-trial baseline's segments, per channel and band;
 4. place the 32 channels on a 9x9 grid by their 10-20 positions (zeros where no electrode sits).
+
+:func:`preprocess_folder` runs it over every subject of a folder, two processes at a time, and
+caches the result.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from cnnkit.data.deap import BASELINE_SECONDS, EEG_CHANNELS, SAMPLING_RATE
+from cnnkit.data.deap import BASELINE_SECONDS, EEG_CHANNELS, SAMPLING_RATE, read_subject, subject_files
+from cnnkit.files import atomic_path
 
 BANDS = {"theta": (4.0, 8.0), "alpha": (8.0, 14.0), "beta": (14.0, 31.0), "gamma": (31.0, 45.0)}
 FILTER_ORDER = 4
@@ -113,3 +122,80 @@ def de_features_reference(eeg: np.ndarray, segment: int = SAMPLING_RATE, samplin
                 for s in range(baseline, segments):
                     features[trial, s - baseline, channel, b] = values[s] - reference
     return features
+
+
+def subject_features(path, segment: int = SAMPLING_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """Read one DEAP file and compute its grid features.
+
+    Returns ``(features, ratings)``: float32 ``(40, segments, 9, 9, 4)`` and ``(40, 4)``.
+    """
+    data, ratings = read_subject(path)
+    return to_grid(de_features(data[:, :32], segment)).astype("float32"), ratings
+
+
+def preprocess_folder(folder, segment: int = SAMPLING_RATE, workers: int = 2, cache: bool = True,
+                      progress: bool = True) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Grid features of every subject in ``folder``, computed once and cached.
+
+    Subjects are processed one at a time per worker process (``workers``; the results stream
+    back in order), so memory stays at a few hundred MB per worker whatever the number of
+    subjects. The result is saved atomically to ``folder/de_features_<segment>.npz`` together
+    with the file names, sizes and modification times it came from; a later call with the same
+    files loads it instead of recomputing.
+
+    Returns ``(features, ratings)``: float32 ``(subjects, 40, segments, 9, 9, 4)`` and
+    float64 ``(subjects, 40, 4)``.
+    """
+    folder = Path(folder)
+    files = subject_files(folder)
+    signature = np.array([f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files])
+    cache_path = folder / f"de_features_{segment}.npz"
+    if cache and cache_path.is_file():
+        with np.load(cache_path, allow_pickle=False) as stored:
+            if np.array_equal(stored["signature"], signature):
+                return stored["features"], stored["ratings"]
+    bar = None
+    if progress:
+        from keras.utils import Progbar  # only for the progress bar
+
+        bar = Progbar(len(files), unit_name="subject")
+    features, ratings = [], []
+    work = partial(subject_features, segment=segment)
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may run TensorFlow
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for index, (subject, labels) in enumerate(pool.map(work, files), start=1):
+            features.append(subject)
+            ratings.append(labels)
+            if bar is not None:
+                bar.update(index)
+    features, ratings = np.stack(features), np.stack(ratings)
+    if cache:
+        with atomic_path(cache_path) as temporary, open(temporary, "wb") as stream:
+            np.savez(stream, features=features, ratings=ratings, signature=signature)
+    return features, ratings
+
+
+def eeg_windows(
+    eeg: np.ndarray,
+    window: int = SAMPLING_RATE,
+    downsample: int = 1,
+    sampling_rate: float = SAMPLING_RATE,
+    baseline_seconds: float = BASELINE_SECONDS,
+) -> np.ndarray:
+    """Raw EEG cut into windows for the 1D-CNN + RNN models.
+
+    Each trial's channels are z-scored (over the trial, baseline dropped), then min-max scaled
+    to [0, 1], optionally downsampled (every ``downsample``-th sample), and cut into
+    non-overlapping windows of ``window`` samples (counted after downsampling).
+    ``eeg``: ``(trials, channels, samples)``. Returns float32 ``(trials, windows, window, channels)``.
+    """
+    baseline = int(round(baseline_seconds * sampling_rate))
+    signal = eeg[:, :, baseline::downsample]
+    z = (signal - signal.mean(axis=-1, keepdims=True)) / signal.std(axis=-1, keepdims=True).clip(1e-12)
+    low, high = z.min(axis=-1, keepdims=True), z.max(axis=-1, keepdims=True)
+    scaled = (z - low) / (high - low).clip(1e-12)
+    count = scaled.shape[-1] // window
+    if count == 0:
+        raise ValueError(f"a window of {window} samples is longer than the {scaled.shape[-1]}-sample trials.")
+    windows = scaled[:, :, : count * window].reshape(*scaled.shape[:2], count, window)
+    return windows.transpose(0, 2, 3, 1).astype("float32")

@@ -4,7 +4,7 @@
 >>> model = build("lenet5", num_classes=10)
 """
 
-from cnnkit.models import alexnet, lenet, resnet  # noqa: F401  (they register their builders)
+from cnnkit.models import alexnet, eeg, lenet, resnet  # noqa: F401  (they register their builders)
 from cnnkit.models.registry import ModelSpec, build, get_spec, list_models, register
 
 __all__ = ["ModelSpec", "build", "get_spec", "list_models", "register"]

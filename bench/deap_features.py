@@ -1,0 +1,91 @@
+"""Benchmark: DEAP differential-entropy features, vectorized vs a straightforward loop, and all
+32 subjects.
+
+1. On one full DEAP-shaped subject (40 trials x 32 EEG channels x 8064 samples): the loop
+   reference (:func:`de_features_reference`: per trial, channel and band, filter, then DE per
+   segment) against :func:`de_features`; prints both times, the speed-up (target >= 10x) and
+   the largest relative difference (target < 1e-6).
+2. All 32 subjects through :func:`preprocess_folder` with 2 worker processes: prints the time
+   to read the files alone, the total, the features part (target < 30 s once the files are
+   read; the figure printed includes the reading), the peak memory of the processes (target
+   < 2 GiB), and the time of a second, cached run.
+
+Uses the real files in data/deap/ when all 32 are there, otherwise SYNTHETIC DEAP-format files
+written to a temporary folder (about 3.3 GB; they are deleted at the end).
+
+    python bench/deap_features.py
+"""
+
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit.data import deap, eeg_features
+from cnnkit.files import data_dir
+
+
+def peak_memory_gib():
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return own / 2**20, children / 2**20  # ru_maxrss is in KiB on Linux
+
+
+def main():
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs")
+    real = data_dir() / "deap"
+    temporary = None
+    if len(list(real.glob("s[0-9][0-9].dat"))) == 32 and not deap.is_synthetic(real):
+        folder, kind = real, "DEAP"
+    else:
+        temporary = Path(tempfile.mkdtemp(prefix="cnnkit-deap-bench-"))
+        folder, kind = temporary, "SYNTHETIC DEAP-format"
+        started = time.perf_counter()
+        deap.write_synthetic(folder, subjects=32, seed=0)
+        print(f"wrote 32 synthetic subjects in {time.perf_counter() - started:.0f} s")
+    try:
+        data, _ = deap.read_subject(folder / "s01.dat")
+        eeg = data[:, :32]
+        started = time.perf_counter()
+        slow = eeg_features.de_features_reference(eeg)
+        loop_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        fast = eeg_features.de_features(eeg)
+        fast_seconds = time.perf_counter() - started
+        error = np.max(np.abs(fast - slow) / np.abs(slow).clip(1e-12))
+        speedup = loop_seconds / fast_seconds
+        print(f"one {kind} subject: loop {loop_seconds:.1f} s, vectorized {fast_seconds:.2f} s, "
+              f"speed-up {speedup:.1f}x (target 10x), max relative difference {error:.1e} "
+              "(target 1e-6)")  # fmt: skip
+        del data, eeg, slow, fast
+
+        files = deap.subject_files(folder)
+        started = time.perf_counter()
+        for path in files:
+            deap.read_subject(path)
+        read_seconds = time.perf_counter() - started
+        (folder / f"de_features_{eeg_features.SAMPLING_RATE}.npz").unlink(missing_ok=True)
+        started = time.perf_counter()
+        features, ratings = eeg_features.preprocess_folder(folder, workers=2, progress=True)
+        total = time.perf_counter() - started
+        started = time.perf_counter()
+        eeg_features.preprocess_folder(folder, progress=False)
+        cached = time.perf_counter() - started
+        own, children = peak_memory_gib()
+        print(f"all {len(files)} {kind} subjects -> features {features.shape}: {total:.1f} s with 2 workers, "
+              "reading included (target: under 30 s for the features once the files are read)")  # fmt: skip
+        print(f"reading the {len(files)} files alone, one process: {read_seconds:.1f} s")
+        print(f"peak memory: main process {own:.2f} GiB, largest worker {children:.2f} GiB (target < 2 GiB)")
+        print(f"second run from the cache: {cached:.2f} s")
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""EEG models and grouped cross-validation on synthetic DEAP-format data."""
+
+import keras
+import numpy as np
+import pytest
+
+from cnnkit import evaluation
+from cnnkit.data import deap, eeg_features
+from cnnkit.models import build
+
+
+def test_ccnn_has_the_published_parameter_count_and_shapes():
+    model = build("ccnn")
+    assert model.count_params() == 6_233_602
+    assert [tuple(model.get_layer(f"conv{i}").output.shape[1:]) for i in range(1, 5)] == [
+        (9, 9, 64), (9, 9, 128), (9, 9, 256), (9, 9, 64)
+    ]  # fmt: skip
+    assert tuple(model.get_layer("flatten").output.shape[1:]) == (5184,)
+    assert build("ccnn", activation="selu").get_layer("conv2").activation.__name__ == "selu"
+    with pytest.raises(ValueError, match="'relu' or 'selu'"):
+        build("ccnn", activation="tanh")
+
+
+def test_same_padding_puts_the_extra_row_and_column_at_the_bottom_right():
+    # A one-hot input at the top-left corner: with (1 before, 2 after) padding a 4x4 kernel's
+    # weight at (row 1, col 1) multiplies it for output (0, 0).
+    conv = keras.layers.Conv2D(1, 4, padding="same", use_bias=False)
+    conv.build((None, 9, 9, 1))
+    kernel = np.zeros((4, 4, 1, 1), "float32")
+    kernel[1, 1] = 1.0
+    conv.set_weights([kernel])
+    x = np.zeros((1, 9, 9, 1), "float32")
+    x[0, 0, 0] = 1.0
+    assert conv(x).numpy()[0, 0, 0, 0] == 1.0
+
+
+def test_recurrent_models_take_eeg_windows():
+    data, ratings = deap.synthetic_subject(seed=1)
+    windows = eeg_features.eeg_windows(data[:4, :32])
+    assert windows.shape == (4, 60, 128, 32) and windows.min() >= 0 and windows.max() <= 1
+    for name in ("cnn1d_lstm", "cnn1d_gru"):
+        model = build(name)
+        assert model.output_shape == (None, 4)
+        assert model.predict(windows[0, :3], verbose=0).shape == (3, 4)
+    assert set(deap.quadrant_labels(ratings)) <= {0, 1, 2, 3}
+
+
+def test_grouped_folds_never_share_a_trial():
+    trials = np.repeat(np.arange(40), 60)
+    labels = np.repeat(np.arange(40) % 2, 60)
+    folds = evaluation.grouped_folds(trials, labels, n_splits=10)
+    assert len(folds) == 10
+    seen = np.concatenate([test for _, test in folds])
+    assert sorted(seen) == list(range(len(trials)))  # every segment tested exactly once
+    for train, test in folds:
+        assert not set(trials[train]) & set(trials[test])
+    leaky = evaluation.segment_folds(labels, n_splits=10)
+    assert any(set(trials[train]) & set(trials[test]) for train, test in leaky)  # the leak it demonstrates
+    with pytest.raises(ValueError, match="cannot make 10 folds"):
+        evaluation.grouped_folds(np.arange(5), np.zeros(5), n_splits=10)
+
+
+def test_ccnn_beats_chance_clearly_on_synthetic_data():
+    data, ratings = deap.synthetic_subject(seed=4)
+    grids = eeg_features.to_grid(eeg_features.de_features(data[:, :32])).astype(
+        "float32"
+    )  # (40, 60, 9, 9, 4)
+    labels = np.repeat(deap.binary_labels(ratings, "valence"), 60)
+    x = grids.reshape(-1, 9, 9, 4)
+    folds = evaluation.grouped_folds(np.repeat(np.arange(40), 60), labels, n_splits=4)[:2]
+    classifier = evaluation.keras_classifier(
+        lambda shape, k: build("ccnn", input_shape=shape, num_classes=k), epochs=3
+    )
+    scores = evaluation.cross_validate(classifier, x, labels, folds)
+    assert list(scores.columns) == ["fold", "accuracy", "f1", "majority"]
+    assert scores["accuracy"].mean() > 0.75
+    assert scores["accuracy"].mean() > scores["majority"].mean() + 0.15
+    svm = evaluation.cross_validate(evaluation.svm_classifier(), x, labels, folds)
+    assert svm["accuracy"].mean() > 0.75
