@@ -184,15 +184,19 @@ def eeg_windows(
 ) -> np.ndarray:
     """Raw EEG cut into windows for the 1D-CNN + RNN models.
 
-    Each trial's channels are z-scored (over the trial, baseline dropped), then min-max scaled
-    to [0, 1], optionally downsampled (every ``downsample``-th sample), and cut into
-    non-overlapping windows of ``window`` samples (counted after downsampling).
-    ``eeg``: ``(trials, channels, samples)``. Returns float32 ``(trials, windows, window, channels)``.
+    Each channel is z-scored with the mean and standard deviation of all of the subject's
+    trials (baseline dropped), then min-max scaled to [0, 1] the same way, optionally
+    downsampled (every ``downsample``-th sample), and cut into non-overlapping windows of
+    ``window`` samples (counted after downsampling). Normalizing over all trials, not trial by
+    trial, keeps the differences between trials (a trial's stronger alpha, say) that carry the
+    emotion. ``eeg``: ``(trials, channels, samples)`` of one subject. Returns float32
+    ``(trials, windows, window, channels)``.
     """
     baseline = int(round(baseline_seconds * sampling_rate))
     signal = eeg[:, :, baseline::downsample]
-    z = (signal - signal.mean(axis=-1, keepdims=True)) / signal.std(axis=-1, keepdims=True).clip(1e-12)
-    low, high = z.min(axis=-1, keepdims=True), z.max(axis=-1, keepdims=True)
+    axes = (0, 2)  # over trials and time, per channel
+    z = (signal - signal.mean(axis=axes, keepdims=True)) / signal.std(axis=axes, keepdims=True).clip(1e-12)
+    low, high = z.min(axis=axes, keepdims=True), z.max(axis=axes, keepdims=True)
     scaled = (z - low) / (high - low).clip(1e-12)
     count = scaled.shape[-1] // window
     if count == 0:
