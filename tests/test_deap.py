@@ -142,3 +142,16 @@ def test_features_carry_the_synthetic_effects():
     assert np.corrcoef(asymmetry, labels[:, 0])[0, 1] < -0.8  # less left alpha with higher valence
     beta = features[:, :, :, 2].mean(axis=(1, 2))
     assert np.corrcoef(beta, labels[:, 1])[0, 1] > 0.8
+
+
+def test_default_folder_falls_back_to_synthetic_files_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNKIT_DATA", str(tmp_path))
+    folder = deap.default_folder(subjects=1, seed=0)
+    assert folder == tmp_path / "deap_synthetic" and deap.is_synthetic(folder)
+    assert [p.name for p in deap.subject_files(folder)] == ["s01.dat"]
+    assert "SYNTHETIC DATA" in deap.source_banner(folder, 1)
+    real = tmp_path / "deap"
+    real.mkdir()
+    (folder / "s01.dat").rename(real / "s01.dat")  # a "real" folder: DEAP files without the marker
+    assert deap.default_folder(subjects=1) == real
+    assert "Real DEAP recordings: 1 subject from" in deap.source_banner(real, 1)

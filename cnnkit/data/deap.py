@@ -183,3 +183,35 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0) -> list[Path]:
             temporary.write_bytes(pickle.dumps({"data": data, "labels": labels}, protocol=2))
         paths.append(path)
     return paths
+
+
+def default_folder(subjects: int = 32, seed: int = 0) -> Path:
+    """Where the notebooks read DEAP from.
+
+    ``data/deap/`` (under :func:`cnnkit.files.data_dir`) when it holds at least ``subjects``
+    real files; otherwise ``data/deap_synthetic/``, where :func:`write_synthetic` first writes
+    ``subjects`` SYNTHETIC files if fewer are there.
+    """
+    from cnnkit.files import data_dir
+
+    real = data_dir() / "deap"
+    if len(list(real.glob("s[0-9][0-9].dat"))) >= subjects and not is_synthetic(real):
+        return real
+    folder = data_dir() / "deap_synthetic"
+    if len(list(folder.glob("s[0-9][0-9].dat"))) < subjects:
+        write_synthetic(folder, subjects=subjects, seed=seed)
+    return folder
+
+
+def source_banner(folder, subjects: int) -> str:
+    """An HTML banner for a notebook: red "SYNTHETIC DATA" or green "Real DEAP recordings"."""
+    if is_synthetic(folder):
+        colour, text = (
+            "#b00020",
+            "SYNTHETIC DATA: these results come from generated signals, not from DEAP recordings.",
+        )
+    else:
+        plural = "" if subjects == 1 else "s"
+        colour, text = "#1b5e20", f"Real DEAP recordings: {subjects} subject{plural} from {folder}."
+    style = f"padding:10px;border:3px solid {colour};color:{colour};font-size:1.2em;font-weight:bold"
+    return f'<div style="{style}">{text}</div>'
