@@ -128,10 +128,14 @@ def test_grid_positions_follow_the_10_20_system():
 def test_vectorized_features_equal_the_loop_reference():
     data, _ = deap.synthetic_subject(seed=5)
     piece = data[:2, :3]  # two trials, three channels
-    fast = eeg_features.de_features(piece)
+    fast = eeg_features.de_features(piece, threads=1)
     slow = eeg_features.de_features_reference(piece)
     assert fast.shape == (2, 60, 3, 4)
     assert np.max(np.abs(fast - slow) / np.abs(slow).clip(1e-12)) < 1e-6
+    np.testing.assert_array_equal(eeg_features.de_features(piece, threads=2), fast)  # blocks: same result
+    np.testing.assert_array_equal(
+        eeg_features.de_features(piece, threads=5), fast
+    )  # more threads than channels
 
 
 def test_features_carry_the_synthetic_effects():
