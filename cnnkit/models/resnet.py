@@ -18,6 +18,8 @@ devices under ``tf.distribute``. Convolutions followed by batch norm have no bia
 
 from __future__ import annotations
 
+from functools import partial
+
 import keras
 from keras import layers, ops
 
@@ -171,22 +173,11 @@ IMAGENET = {  # name: (blocks per stage, block)
 }
 
 
-def _register_imagenet(name, blocks, block):
-    kind = "basic" if block is basic_block else "bottleneck"
-
-    @register(
-        name, summary=f"ResNet-{name[6:]} for 224x224x3 ({kind} blocks {blocks})", input_shape=(224, 224, 3)
-    )
-    def builder(input_shape=(224, 224, 3), num_classes=1000, **options):
-        return resnet_imagenet(blocks, block, name, input_shape, num_classes, **options)
-
-    builder.__name__ = name
-    builder.__doc__ = f"ResNet-{name[6:]}: {kind} blocks {blocks}; see :func:`resnet_imagenet`."
-    return builder
-
-
 for _name, (_blocks, _block) in IMAGENET.items():
-    globals()[_name] = _register_imagenet(_name, _blocks, _block)
+    _kind = "basic" if _block is basic_block else "bottleneck"
+    # build("resnet50", ...) calls resnet_imagenet(blocks, block, "resnet50", input_shape=..., ...).
+    register(_name, summary=f"ResNet-{_name[6:]} for 224x224x3 ({_kind} blocks {_blocks})",
+             input_shape=(224, 224, 3))(partial(resnet_imagenet, _blocks, _block, _name))  # fmt: skip
 
 
 def cifar_network(depth=20, input_shape=(32, 32, 3), num_classes=10, shortcut="A", preact=False,
