@@ -1,5 +1,6 @@
 """Image datasets: the bundled digits, dropped-in files in the official formats, and bad files."""
 
+import contextlib
 import gzip
 import pickle
 
@@ -73,6 +74,17 @@ def test_resize_and_channels_happen_lazily_per_batch():
         load_dataset("digits", pad_to=20)
 
 
+def test_standardize_uses_the_training_sets_channel_statistics():
+    x_train = load_arrays("digits")["x_train"]
+    data = load_dataset("digits", standardize=True)
+    mean, std = data.info.standardize
+    pixels = x_train.reshape(-1, 1) / 255.0
+    np.testing.assert_allclose(mean, pixels.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, pixels.std(axis=0), rtol=1e-9)
+    images = np.concatenate([x.numpy() for x, _ in data.train])
+    assert abs(images.mean()) < 1e-3 and abs(images.std() - 1) < 1e-3
+
+
 def test_random_shift_moves_images_without_changing_labels():
     x = np.zeros((8, 28, 28, 1), "float32")
     x[:, 10:18, 10:18] = 1.0
@@ -119,27 +131,16 @@ def test_fashion_mnist_idx_files(tmp_path):
     np.testing.assert_array_equal(labels.numpy(), y_test[:8])
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # the extracted folder must not warn
 @pytest.mark.parametrize("as_folder", [False, True])
 def test_cifar10_archive_or_extracted_folder(tmp_path, as_folder):
     name = "cifar-10-batches-py" if as_folder else "cifar-10-python.tar.gz"
     batches = dataset_files.write_cifar10(tmp_path / name, as_folder=as_folder)
-    with pytest.warns(UserWarning) if not as_folder else _no_warning():
+    with pytest.warns(UserWarning) if not as_folder else contextlib.nullcontext():
         arrays = load_arrays("cifar10", folder=tmp_path, download=False)
     np.testing.assert_array_equal(arrays["x_test"], batches["test_batch"][0])  # HWC order restored
     assert arrays["x_train"].shape[1:] == (32, 32, 3)
     assert len(arrays["y_train"]) + len(arrays["y_validation"]) == 200
-
-
-class _no_warning:
-    def __enter__(self):
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("error")
-
-    def __exit__(self, *exc):
-        return self._catch.__exit__(*exc)
 
 
 def test_missing_file_error_names_the_file_and_the_folder(tmp_path):
