@@ -48,9 +48,7 @@ def _head(x, num_classes: int, units: int, dropout: float, activation: str = "re
     return layers.Dense(num_classes, activation="softmax", name="fc8", dtype="float32")(x)
 
 
-def _check_options(groups, dropout):
-    if groups not in (1, 2):
-        raise ValueError(f"groups must be 1 (one tower) or 2 (the paper's two towers), got {groups}.")
+def _check_dropout(dropout: float):
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}.")
 
@@ -85,7 +83,9 @@ def alexnet(
     fc8        num_classes       softmax
     =========  ================  ===========================================
     """
-    _check_options(groups, dropout)
+    if groups not in (1, 2):
+        raise ValueError(f"groups must be 1 (one tower) or 2 (the paper's two towers), got {groups}.")
+    _check_dropout(dropout)
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.Conv2D(96, 11, strides=4, activation="relu", kernel_initializer="he_normal", name="conv1")(
         inputs
@@ -135,7 +135,7 @@ def alexnet_small(
     fc7 512 -> fc8 10: 1,025,466 parameters, about 77% of them in the dense layers.
     ``activation`` swaps ReLU for another function (e.g. ``"tanh"``) in every hidden layer.
     """
-    _check_options(1, dropout)
+    _check_dropout(dropout)
     keras.activations.get(activation)
     init = _initializer(activation)
     inputs = keras.Input(shape=input_shape, name="image")
@@ -172,7 +172,7 @@ def alexnet_textbook(input_shape=(224, 224, 1), num_classes: int = 10, dropout: 
     The command line and ``load_dataset(..., resize_to=224)`` resize 28 px images lazily,
     batch by batch, so the 224x224 dataset never sits in memory.
     """
-    _check_options(1, dropout)
+    _check_dropout(dropout)
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.Conv2D(96, 11, strides=4, activation="relu", kernel_initializer="he_normal", name="conv1")(
         inputs
