@@ -172,7 +172,8 @@ def run_training(args) -> dict:
 
     best = keras.saving.load_model(out / "model.keras", safe_mode=True)
     result = evaluation.evaluate_classifier(best, data.test, data.info.class_names)
-    test_loss = best.evaluate(data.test, verbose=0, return_dict=True)["loss"]
+    # The compiled loss on the predictions already made: no second pass over the test set.
+    test_loss = best.loss(result.predictions.y_true, result.predictions.scores)
     with atomic_path(out / "report.csv") as temporary:
         result.report.to_csv(temporary)
     plots.save_figure(

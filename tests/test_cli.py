@@ -29,8 +29,9 @@ def test_train_writes_the_whole_run_folder(tmp_path, capsys):
 
     data = load_dataset("digits", pad_to=32)
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
-    recomputed = model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
-    assert metrics["test_accuracy"] == pytest.approx(recomputed, abs=1e-6)
+    recomputed = model.evaluate(data.test, verbose=0, return_dict=True)
+    assert metrics["test_accuracy"] == pytest.approx(recomputed["accuracy"], abs=1e-6)
+    assert metrics["test_loss"] == pytest.approx(recomputed["loss"], rel=1e-5)
     assert "Test accuracy" in capsys.readouterr().out
 
 
