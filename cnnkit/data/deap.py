@@ -34,6 +34,10 @@ EEG_CHANNELS = (
     "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
 )  # fmt: skip
 QUADRANTS = ("HVHA", "HVLA", "LVHA", "LVLA")
+# A subject file holds 40x40x8064 float64 signals (103 MB) and 40x4 ratings; a file or its
+# arrays may not be much larger (checked before reading / before allocating).
+MAX_FILE_BYTES = 200 << 20
+MAX_ARRAY_BYTES = TRIALS * CHANNELS * SAMPLES * 8 + TRIALS * 4 * 8
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
 
 
@@ -58,13 +62,16 @@ def read_subject(path) -> tuple[np.ndarray, np.ndarray]:
             f"{path} does not exist. DEAP is licensed and not shipped: request it from its authors "
             "and put the preprocessed Python files (s01.dat ... s32.dat) into data/deap/."
         )
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise _problem(path, f"it is {size:,} bytes, far more than a DEAP subject file (about 103 MB)")
     try:
         with open(path, "rb") as stream:
-            content = safe_pickle.load(stream, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+            content = safe_pickle.load(stream, encoding="latin1", max_bytes=MAX_ARRAY_BYTES)
+    except (pickle.UnpicklingError, OSError, EOFError) as error:
         raise _problem(path, f"it cannot be unpickled safely ({error})") from None
     if not isinstance(content, dict) or not {"data", "labels"} <= set(content):
-        keys = sorted(content) if isinstance(content, dict) else type(content).__name__
+        keys = sorted(map(repr, content)) if isinstance(content, dict) else type(content).__name__
         raise _problem(path, f"expected a dict with 'data' and 'labels', found {keys}")
     data, labels = content["data"], content["labels"]
     for name, array, shape in (("data", data, (TRIALS, CHANNELS, SAMPLES)), ("labels", labels, (TRIALS, 4))):

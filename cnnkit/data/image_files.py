@@ -18,11 +18,17 @@ A missing file is downloaded only when the caller allows it (and ``$CNNKIT_OFFLI
 set); the download is checked against the official checksum before it is used. A file that
 is truncated or not in the expected format raises :class:`CorruptDatasetError`; a readable
 file whose checksum differs from the official one is used with a warning.
+
+Every reader checks the sizes a file *declares* (IDX headers, ``.npy`` headers inside the
+``.npz``, tar member sizes, pickled array shapes) against the format's expected sizes before
+it allocates or decompresses more than that, so a small hostile file (a "decompression
+bomb") is refused within a bounded amount of memory and time.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
 import tarfile
@@ -32,7 +38,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from cnnkit.data import safe_pickle
@@ -47,11 +52,23 @@ READ_ERRORS = (
     EOFError,
     ValueError,
     KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    MemoryError,
+    RecursionError,
     zipfile.BadZipFile,
     zlib.error,
     tarfile.TarError,
     pickle.UnpicklingError,
 )
+
+# The most images a file of each dataset may declare: the official sizes with a little room
+# for a user's own files in the same format. Anything larger is refused before it is read.
+MAX_IMAGES = {"mnist": 70_000, "fashion_mnist": 70_000, "cifar10_batch": 10_000}
+CIFAR10_MAX_MEMBER_BYTES = 32 << 20  # one pickled batch of 10,000 images is 31,035,704 bytes
+CIFAR10_MAX_ARCHIVE_BYTES = 200 << 20  # the whole archive decompresses to 186 MB
 
 
 @dataclass(frozen=True)
@@ -118,6 +135,8 @@ def locate(official: OfficialFile, folder: Path, download: bool) -> tuple[Path, 
 
 def _download(official: OfficialFile, path: Path) -> Path:
     """Download to a ``.part`` file, check the checksum, then rename it into place."""
+    import keras  # only for downloads: reading files needs NumPy alone
+
     partial = path.with_name(f".{path.name}.part")
     try:
         keras.utils.get_file(
@@ -150,104 +169,205 @@ def warn_if_unofficial(path: Path, official: OfficialFile) -> None:
         )
 
 
-def check_images(path: Path, x, y, shape: tuple[int, ...], num_classes: int, split: str) -> None:
-    """Check image and label arrays read from ``path``; raise CorruptDatasetError if wrong."""
+def check_labels(path: Path, y, num_classes: int, split: str) -> np.ndarray:
+    """Labels as int64 after checking they are whole numbers in ``0..num_classes-1``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise _corrupt(path, f"{split} labels are {y.dtype} {y.shape}, expected a 1-d array of class indices")
+    if len(y) and np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+        raise _corrupt(path, f"{split} labels are not whole numbers (a fractional label is not a class)")
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise _corrupt(path, f"{split} labels lie in {y.min():g}..{y.max():g}, expected 0..{num_classes - 1}")
+    return y.astype("int64")
+
+
+def check_images(path: Path, x, y, shape: tuple[int, ...], num_classes: int, split: str, labels_path=None):
+    """Check image and label arrays read from ``path`` (labels from ``labels_path``, default
+    the same file); returns the labels as int64. Raises CorruptDatasetError naming the file."""
+    labels_path = labels_path or path
     if x.dtype != np.uint8 or x.ndim != len(shape) + 1 or x.shape[1:] != shape:
         raise _corrupt(path, f"{split} images are {x.dtype} {x.shape}, expected uint8 (n, *{shape})")
-    if y.ndim != 1 or len(y) != len(x):
-        raise _corrupt(path, f"{split} has {len(x)} images but labels of shape {y.shape}")
     if len(x) == 0:
         raise _corrupt(path, f"{split} holds no images")
-    if y.min() < 0 or y.max() >= num_classes:
-        raise _corrupt(path, f"{split} labels lie in {y.min()}..{y.max()}, expected 0..{num_classes - 1}")
+    y = check_labels(labels_path, y, num_classes, split)
+    if len(y) != len(x):
+        raise _corrupt(labels_path, f"{split} has {len(x)} images but {len(y)} labels")
+    return y
+
+
+NPZ_ARRAYS = {  # name -> (shape after the first axis, most rows)
+    "x_train": ((28, 28), MAX_IMAGES["mnist"]),
+    "y_train": ((), MAX_IMAGES["mnist"]),
+    "x_test": ((28, 28), MAX_IMAGES["mnist"]),
+    "y_test": ((), MAX_IMAGES["mnist"]),
+}
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Read the ``.npy`` header of each array in an ``.npz`` and check the declared shape and
+    dtype before NumPy allocates anything (a 1 KB file may declare 784 GB)."""
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        for key, (shape, most) in NPZ_ARRAYS.items():
+            if f"{key}.npy" not in names:
+                raise _corrupt(path, f"the archive lacks an array ({key})")
+            with archive.open(f"{key}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                               (2, 0): np.lib.format.read_array_header_2_0}.get(version)  # fmt: skip
+                if read_header is None:
+                    raise _corrupt(path, f"{key} is in .npy format version {version}, expected 1.0 or 2.0")
+                declared, _, dtype = read_header(member)
+            if dtype.hasobject or dtype.fields is not None or (key.startswith("x") and dtype != np.uint8):
+                expected = "uint8 images" if key.startswith("x") else "numbers"
+                raise _corrupt(path, f"{key} has dtype {dtype}, expected {expected}")
+            if len(declared) != 1 + len(shape) or tuple(declared[1:]) != shape or declared[0] > most:
+                raise _corrupt(
+                    path, f"{key} declares shape {declared}, expected (n, *{shape}) with n <= {most:,}"
+                )
 
 
 def read_mnist_npz(path: Path):
     """Read Keras' ``mnist.npz`` (keys x_train, y_train, x_test, y_test; 28x28 uint8)."""
     try:
+        with open(path, "rb") as stream:
+            if stream.read(4) != b"PK\x03\x04":
+                raise _corrupt(path, "it is not an .npz archive (a zip file of .npy arrays)")
+        _check_npz_headers(path)
         # Opened here so that the file is closed even when NumPy fails on a damaged archive.
         with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
-    except KeyError as error:
-        raise _corrupt(path, f"the archive lacks an array ({error.args[0]})") from None
+            arrays = {key: archive[key] for key in NPZ_ARRAYS}
     except READ_ERRORS as error:
-        raise _corrupt(path, f"it cannot be read as an .npz archive ({error})") from None
+        if isinstance(error, CorruptDatasetError):
+            raise
+        raise _corrupt(path, f"it cannot be read as an .npz archive ({type(error).__name__}: {error})") from None
     x_train, x_test = arrays["x_train"][..., None], arrays["x_test"][..., None]
-    y_train, y_test = arrays["y_train"].astype("int64"), arrays["y_test"].astype("int64")
-    check_images(path, x_train, y_train, (28, 28, 1), 10, "train")
-    check_images(path, x_test, y_test, (28, 28, 1), 10, "test")
+    y_train = check_images(path, x_train, arrays["y_train"], (28, 28, 1), 10, "train")
+    y_test = check_images(path, x_test, arrays["y_test"], (28, 28, 1), 10, "test")
     return x_train, y_train, x_test, y_test
 
 
-def read_idx_gz(path: Path) -> np.ndarray:
+def read_idx_gz(path: Path, item_shape: tuple[int, ...] = (), max_items: int = MAX_IMAGES["mnist"]) -> np.ndarray:
     """Read a gzip-compressed IDX file of unsigned bytes (the MNIST / Fashion-MNIST format).
 
-    The header is ``0, 0, 0x08 (ubyte), ndim`` then ``ndim`` big-endian uint32 sizes; the
-    file must hold exactly as many bytes as the sizes say.
+    The header is ``0, 0, 0x08 (ubyte), ndim`` then ``ndim`` big-endian uint32 sizes. It is
+    read first and must declare ``(n, *item_shape)`` with ``n <= max_items``; then exactly
+    the declared bytes are decompressed (never more), and the file must end there.
     """
     try:
         with gzip.open(path, "rb") as stream:
-            raw = stream.read()
+            start = stream.read(4)
+            if len(start) < 4 or start[:3] != b"\x00\x00\x08":
+                raise _corrupt(path, "it does not start with an IDX header for unsigned bytes")
+            ndim = start[3]
+            sizes = stream.read(4 * ndim)
+            if ndim == 0 or len(sizes) < 4 * ndim:
+                raise _corrupt(path, "its IDX header is incomplete")
+            dims = tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            if dims[1:] != tuple(item_shape) or dims[0] > max_items:
+                raise _corrupt(
+                    path, f"its header declares shape {dims}, expected (n, *{tuple(item_shape)}) with "
+                    f"n <= {max_items:,}"
+                )
+            expected = math.prod(dims)
+            raw = stream.read(expected)
+            extra = stream.read(1)
+    except CorruptDatasetError:
+        raise
     except READ_ERRORS as error:
         raise _corrupt(path, f"it cannot be decompressed ({error})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise _corrupt(path, "it does not start with an IDX header for unsigned bytes")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise _corrupt(path, "its IDX header is incomplete")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims))
-    if len(raw) != expected:
-        raise _corrupt(path, f"it holds {len(raw)} bytes but its header announces {expected}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    if len(raw) != expected or extra:
+        found = f"{len(raw)}" if not extra else f"more than {expected}"
+        raise _corrupt(path, f"it holds {found} data bytes but its header announces {expected}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
 
 
 def read_fashion_mnist(paths: dict[str, Path]):
     """Read the four Fashion-MNIST IDX files (keys x_train, y_train, x_test, y_test)."""
-    arrays = {key: read_idx_gz(path) for key, path in paths.items()}
+    most = MAX_IMAGES["fashion_mnist"]
+    arrays = {
+        key: read_idx_gz(path, (28, 28) if key.startswith("x") else (), most) for key, path in paths.items()
+    }
     x_train, x_test = arrays["x_train"][..., None], arrays["x_test"][..., None]
-    y_train, y_test = arrays["y_train"].astype("int64"), arrays["y_test"].astype("int64")
-    check_images(paths["x_train"], x_train, y_train, (28, 28, 1), 10, "train")
-    check_images(paths["x_test"], x_test, y_test, (28, 28, 1), 10, "test")
+    y_train = check_images(paths["x_train"], x_train, arrays["y_train"], (28, 28, 1), 10, "train",
+                           labels_path=paths["y_train"])  # fmt: skip
+    y_test = check_images(paths["x_test"], x_test, arrays["y_test"], (28, 28, 1), 10, "test",
+                          labels_path=paths["y_test"])  # fmt: skip
     return x_train, y_train, x_test, y_test
 
 
 def _read_cifar_batch(raw: bytes, source: Path, member: str):
+    most = MAX_IMAGES["cifar10_batch"]
     try:
-        batch = safe_pickle.load(raw, encoding="bytes")
-        data, labels = batch[b"data"], np.asarray(batch[b"labels"], dtype="int64")
+        batch = safe_pickle.load(raw, encoding="bytes", max_bytes=most * 3072 * 8 + (1 << 20))
     except READ_ERRORS as error:
         raise _corrupt(source, f"{member} cannot be read ({error})") from None
-    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise _corrupt(source, f"{member} does not hold rows of 3x32x32 pixels")
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise _corrupt(source, f"{member} is not a dict with b'data' and b'labels'")
+    data, labels = batch[b"data"], batch[b"labels"]
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) > most:
+        raise _corrupt(source, f"{member} does not hold at most {most:,} rows of 3x32x32 pixels")
+    if not isinstance(labels, list | np.ndarray) or not all(
+        isinstance(v, int | np.integer | float | np.floating) for v in labels
+    ):
+        raise _corrupt(source, f"{member}'s labels are not a list of class indices")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # CHW rows -> NHWC
-    check_images(source, images, labels, (32, 32, 3), 10, member)
+    labels = check_images(source, images, np.asarray(labels, dtype="float64"), (32, 32, 3), 10, member)
     return images, labels
+
+
+class _CappedReader:
+    """A read-only stream that fails once more than ``limit`` bytes have been read from it."""
+
+    def __init__(self, stream, limit: int, path: Path):
+        self.stream, self.left, self.path = stream, limit, path
+
+    def read(self, size=-1):
+        chunk = self.stream.read(self.left + 1 if size is None or size < 0 else min(size, self.left + 1))
+        self.left -= len(chunk)
+        if self.left < 0:
+            raise _corrupt(self.path, "it decompresses to far more than the CIFAR-10 archive does")
+        return chunk
 
 
 def read_cifar10(path: Path):
     """Read CIFAR-10's Python version from the ``.tar.gz`` archive or its extracted folder.
 
     The batches are pickles; they are read with :mod:`cnnkit.data.safe_pickle`, straight
-    from the archive (nothing is extracted).
+    from the archive in one streaming pass (nothing is extracted), with caps on each
+    member's size and on the whole decompressed stream.
     """
     batches = {}
     if path.is_dir():
         for member in CIFAR10_BATCHES:
-            if not (path / member).is_file():
+            file = path / member
+            if not file.is_file():
                 raise _corrupt(path, f"the batch file {member} is missing")
-            batches[member] = _read_cifar_batch((path / member).read_bytes(), path, member)
+            if file.stat().st_size > CIFAR10_MAX_MEMBER_BYTES:
+                raise _corrupt(path, f"{member} is larger than a CIFAR-10 batch can be")
+            batches[member] = _read_cifar_batch(file.read_bytes(), path, member)
     else:
+        wanted = {f"{CIFAR10_FOLDER}/{member}": member for member in CIFAR10_BATCHES}
         try:
-            with tarfile.open(path, "r:gz") as archive:
-                for member in CIFAR10_BATCHES:
-                    stream = archive.extractfile(f"{CIFAR10_FOLDER}/{member}")
-                    batches[member] = _read_cifar_batch(stream.read(), path, member)
+            with gzip.open(path, "rb") as gz:
+                capped = _CappedReader(gz, CIFAR10_MAX_ARCHIVE_BYTES, path)
+                with tarfile.open(fileobj=capped, mode="r|") as archive:
+                    for info in archive:
+                        member = wanted.get(info.name)
+                        if member is None:
+                            continue
+                        if not info.isfile():
+                            raise _corrupt(path, f"{info.name} is not a regular file")
+                        if info.size > CIFAR10_MAX_MEMBER_BYTES:
+                            raise _corrupt(path, f"{info.name} declares {info.size:,} bytes, more than a batch")
+                        batches[member] = _read_cifar_batch(archive.extractfile(info).read(), path, member)
         except CorruptDatasetError:
             raise
         except READ_ERRORS as error:
             raise _corrupt(path, f"the archive cannot be read ({error})") from None
+        missing = [member for member in CIFAR10_BATCHES if member not in batches]
+        if missing:
+            raise _corrupt(path, f"the archive lacks {', '.join(missing)}")
     x_train = np.concatenate([batches[m][0] for m in CIFAR10_BATCHES[:-1]])
     y_train = np.concatenate([batches[m][1] for m in CIFAR10_BATCHES[:-1]])
     x_test, y_test = batches["test_batch"]

@@ -1,16 +1,31 @@
-"""Read pickled NumPy data without letting the file run code.
+"""Read pickled NumPy data without letting the file run code or exhaust memory.
 
 Some standard dataset files are Python pickles (CIFAR-10's batches, DEAP's ``sXX.dat``).
 ``pickle.load`` will call any function a file names, so a tampered file could run arbitrary
-code. :func:`load` uses an unpickler that resolves only the handful of globals a pickled
-NumPy array needs and refuses everything else with :class:`UnsafePickleError`.
+code; and even NumPy's own functions can be told to allocate gigabytes by a 100-byte file
+(an array whose header declares 400 million elements). :func:`load` therefore
+
+- resolves only the handful of globals a pickled NumPy array needs (anything else raises
+  :class:`UnsafePickleError`);
+- checks each array's declared shape and dtype *before* NumPy allocates it: plain numeric
+  dtypes only (no object or structured dtypes), data exactly as long as the shape says, and
+  all arrays together within ``max_bytes``;
+- turns every other failure of a damaged file (unknown codecs, wrong argument types,
+  nesting too deep, ...) into :class:`pickle.UnpicklingError`, which readers report with
+  the file's name.
+
+It runs Python's pure-Python unpickler (``pickle._Unpickler``) so that these checks can sit
+on the opcode that fills an array; the data itself is still read in one piece.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import pickle
 from typing import BinaryIO
+
+import numpy as np
 
 # (module, name) pairs a pickled ndarray may reference. `numpy.core` is NumPy 1's spelling,
 # `numpy._core` NumPy 2's. `_codecs.encode` only turns text into bytes: Python 3 uses it to
@@ -28,28 +43,142 @@ ALLOWED_GLOBALS = frozenset(
         ("_codecs", "encode"),
     }
 )
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of array data per file unless the reader says otherwise
 
 
 class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle names a global that is not needed to rebuild NumPy arrays."""
+    """The pickle names a global or builds an object that NumPy arrays do not need."""
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
+def _plain_dtype(dtype) -> np.dtype:
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or dtype.fields is not None or dtype.subdtype:
+        raise UnsafePickleError(f"refused an array of dtype {dtype!r}: only plain numeric dtypes are allowed")
+    return dtype
+
+
+def _encode(text, encoding="latin1"):
+    if not isinstance(text, str) or encoding.replace("-", "").lower() != "latin1":
+        raise UnsafePickleError(f"refused _codecs.encode with {encoding!r}: only latin1 byte strings are allowed")
+    return text.encode("latin1")
+
+
+class _NdarrayName:
+    """Stands for ``numpy.ndarray`` in a pickle: valid only as ``_reconstruct``'s first argument.
+
+    Handing out the real class would let a pickle call ``ndarray((400_000_000,), "O")`` itself.
+    """
+
+    def __call__(self, *args, **kwargs):
+        raise UnsafePickleError("refused a direct call of numpy.ndarray")
+
+
+_NDARRAY = _NdarrayName()
+
+
+def _reconstruct(subtype, shape, dtype):
+    # NumPy pickles an empty placeholder here and fills it in BUILD; nothing else is allowed.
+    if subtype is not _NDARRAY or not isinstance(shape, tuple) or shape != (0,):
+        raise UnsafePickleError("refused an array placeholder that is not NumPy's empty (0,) ndarray")
+    return np.ndarray.__new__(np.ndarray, (0,), "b")
+
+
+def _scalar(dtype, data=None):
+    _plain_dtype(dtype)
+    if isinstance(data, str):  # written by Python 2, read with encoding="latin1"
+        data = data.encode("latin1")
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+        raise UnsafePickleError(f"refused a {dtype} scalar whose data is not {dtype.itemsize} bytes")
+    return np.frombuffer(data, dtype)[0]
+
+
+def _frombuffer(buffer, dtype, shape, order):
+    _plain_dtype(dtype)
+    if math.prod(shape) * dtype.itemsize != memoryview(buffer).nbytes:
+        raise UnsafePickleError(f"refused an array of shape {shape} whose buffer has another size")
+    return np.frombuffer(buffer, dtype).reshape(shape, order=order)
+
+
+def _dtype(spec, align=False, copy=True):
+    if not isinstance(spec, str):
+        raise UnsafePickleError(f"refused a dtype built from {type(spec).__name__}")
+    return np.dtype(spec, bool(align), bool(copy))
+
+
+_GUARDED = {
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _dtype,
+    ("_codecs", "encode"): _encode,
+}
+for _module in ("numpy.core", "numpy._core"):
+    _GUARDED[(f"{_module}.multiarray", "_reconstruct")] = _reconstruct
+    _GUARDED[(f"{_module}.multiarray", "scalar")] = _scalar
+    _GUARDED[(f"{_module}.numeric", "_frombuffer")] = _frombuffer
+assert set(_GUARDED) == ALLOWED_GLOBALS
+
+
+class _NumpyOnlyUnpickler(pickle._Unpickler):
+    """Pure-Python unpickler with NumPy-only globals and size checks on every array."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, stream, encoding, max_bytes):
+        super().__init__(stream, encoding=encoding)
+        self.bytes_left = max_bytes
+
     def find_class(self, module, name):
-        if (module, name) in ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise UnsafePickleError(
-            f"refused to load '{module}.{name}': this file asks to run code that is not "
-            "needed for NumPy arrays, so it is corrupted or malicious"
-        )
+        try:
+            return _GUARDED[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"refused to load '{module}.{name}': this file asks to run code that is not "
+                "needed for NumPy arrays, so it is corrupted or malicious"
+            ) from None
+
+    def load_build(self):
+        instance, state = self.stack[-2], self.stack[-1]
+        if isinstance(instance, np.ndarray):
+            self._check_array_state(state)
+        elif isinstance(instance, np.dtype):
+            # (version, byte order, subarray, names, fields, itemsize, alignment, flags[, metadata])
+            if not isinstance(state, tuple) or len(state) < 8 or any(item is not None for item in state[2:5]):
+                raise UnsafePickleError("refused a structured or nested dtype: only plain dtypes are allowed")
+        else:
+            raise UnsafePickleError(f"refused to fill a {type(instance).__name__}: only NumPy arrays are built")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+    def _check_array_state(self, state):
+        # (version, shape, dtype, is_fortran, data), or the older form without the version.
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise UnsafePickleError("refused an array whose state is not NumPy's")
+        shape, dtype, _, data = state[-4:]
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise UnsafePickleError(f"refused an array with the shape {shape!r}")
+        size = math.prod(shape) * _plain_dtype(dtype).itemsize
+        if size > self.bytes_left:
+            raise UnsafePickleError(
+                f"refused an array of shape {shape} and dtype {dtype} ({size:,} bytes): more than "
+                "this file may hold"
+            )
+        if not isinstance(data, bytes | str) or len(data) != size:
+            raise UnsafePickleError(f"refused an array of shape {shape} whose data is not {size:,} bytes long")
+        self.bytes_left -= size
 
 
-def load(stream: BinaryIO | bytes, encoding: str = "ASCII"):
-    """Unpickle ``stream`` (a binary file or bytes), allowing only NumPy array globals.
+def load(stream: BinaryIO | bytes, encoding: str = "ASCII", max_bytes: int = DEFAULT_MAX_BYTES):
+    """Unpickle ``stream`` (a binary file or bytes), allowing only plain NumPy arrays.
 
-    ``encoding`` is passed to :class:`pickle.Unpickler` (``"latin1"`` or ``"bytes"`` for
-    files written by Python 2). Raises :class:`UnsafePickleError` for anything else.
+    ``encoding`` is passed to the unpickler (``"latin1"`` or ``"bytes"`` for files written by
+    Python 2). ``max_bytes`` caps the array data the file may create, checked before anything
+    is allocated. Raises :class:`UnsafePickleError` for a refused construct and
+    :class:`pickle.UnpicklingError` for any other damage.
     """
     if isinstance(stream, bytes | bytearray):
         stream = io.BytesIO(stream)
-    return _NumpyOnlyUnpickler(stream, encoding=encoding).load()
+    try:
+        return _NumpyOnlyUnpickler(stream, encoding, max_bytes).load()
+    except pickle.UnpicklingError:
+        raise
+    except (Exception, RecursionError) as error:  # a damaged file fails in many ways
+        raise pickle.UnpicklingError(f"{type(error).__name__}: {error}") from None
