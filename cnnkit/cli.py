@@ -8,13 +8,22 @@
 - ``report.csv``: precision, recall and F1 per class on the test set;
 - ``learning_curves.png`` and ``confusion_matrix.png``.
 
-Bad arguments print one clear line and exit with status 2; a data or model problem found
-while running (a missing dataset file, say) exits with status 1.
+The run folder is a small state machine. ``run.json`` marks finished training and
+``metrics.json`` (written last) a finished run. Running the same command again resumes
+training that was killed, writes whatever reports are missing when only they were
+interrupted, and refuses to touch a finished run. ``settings.json`` records the model and
+data of the run, so a rerun with other ones is refused instead of mixed in. A lock
+(``.lock``) keeps a second process out while one is running.
+
+Bad arguments (including an unusable ``--out``) print one clear line and exit with status 2;
+a data or model problem found while running (a missing dataset file, a loss that became NaN)
+exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -28,14 +37,14 @@ import tensorflow as tf  # noqa: E402
 
 from cnnkit import evaluation, plots  # noqa: E402
 from cnnkit.data import augment, images  # noqa: E402
-from cnnkit.errors import CnnkitError, UnknownNameError  # noqa: E402
-from cnnkit.files import atomic_path, write_json  # noqa: E402
+from cnnkit.errors import CnnkitError, OutputFolderError, RunExistsError, UnknownNameError  # noqa: E402
+from cnnkit.files import atomic_path, folder_lock, prepare_folder, write_json  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
-from cnnkit.training import train, training_scope  # noqa: E402
+from cnnkit.training import read_log, train, training_scope  # noqa: E402
 
 # Epochs when --epochs is not given: enough for each dataset to converge with LeNet-5.
-DEFAULT_EPOCHS = {"digits": 60, "mnist": 15, "fashion_mnist": 20, "cifar10": 30}
+DEFAULT_EPOCHS = {"mnist_sample": 20, "digits": 60, "mnist": 15, "fashion_mnist": 20, "cifar10": 30}
 
 
 def input_options(model_name: str, dataset_name: str) -> dict:
@@ -88,8 +97,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {value}")
     return value
 
 
@@ -103,7 +112,9 @@ def make_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("train", help="train a model and write its results")
     run.add_argument("model", help="a registered model name (see: python -m cnnkit models)")
     run.add_argument(
-        "--dataset", default="digits", help="digits (offline default), mnist, fashion_mnist, cifar10"
+        "--dataset",
+        default="mnist_sample",
+        help="mnist_sample (offline default: 5,000 real MNIST digits), digits, mnist, fashion_mnist, cifar10",
     )
     run.add_argument("--epochs", type=_positive_int, help=f"default per dataset: {DEFAULT_EPOCHS}")
     run.add_argument("--batch-size", type=_positive_int, default=32)
@@ -129,6 +140,28 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What must match for a rerun to continue a run folder instead of being refused.
+RUN_IDENTITY = ("model", "dataset", "option", "batch_size", "augment", "seed")
+
+
+def _check_settings(out: Path, args) -> None:
+    """Record the run's identity in ``settings.json``, or check it against the recorded one."""
+    current = {key: getattr(args, key) for key in RUN_IDENTITY}
+    current["option"] = [list(pair) for pair in current["option"]]
+    path = out / "settings.json"
+    if path.is_file():
+        try:
+            recorded = json.loads(path.read_text())
+        except ValueError:
+            recorded = None
+        if recorded != current:
+            raise RunExistsError(
+                f"{out} holds a run with other settings ({path}); choose another --out for this one."
+            )
+    else:
+        write_json(path, current)
+
+
 def run_training(args) -> dict:
     """Train, evaluate and write the run folder; returns the metrics written to metrics.json."""
     started = time.perf_counter()
@@ -139,6 +172,18 @@ def run_training(args) -> dict:
         )
     args.epochs = epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    prepare_folder(out)  # a file, a path under a file or a read-only folder fails now, not after loading
+    with folder_lock(out):
+        if (out / "metrics.json").is_file():
+            raise RunExistsError(
+                f"{out} already holds a finished run (metrics.json); choose another --out or delete "
+                "that folder to train again."
+            )
+        _check_settings(out, args)
+        return _train_and_report(args, out, epochs, started)
+
+
+def _train_and_report(args, out: Path, epochs: int, started: float) -> dict:
     set_seed(args.seed)
     data = images.load_dataset(
         args.dataset,
@@ -148,26 +193,30 @@ def run_training(args) -> dict:
         download=not args.no_download,
         **input_options(args.model, args.dataset),
     )
-    with training_scope():
-        model = build(
-            args.model,
-            input_shape=data.info.input_shape,
-            num_classes=data.info.num_classes,
-            **dict(args.option),
+    if (out / "run.json").is_file():  # training finished before; only the reports are missing
+        print(f"Training in {out} is already finished; writing the missing reports.")
+        history = training_history(out)
+    else:
+        with training_scope():
+            model = build(
+                args.model,
+                input_shape=data.info.input_shape,
+                num_classes=data.info.num_classes,
+                **dict(args.option),
+            )
+        print(
+            f"Training {model.name} ({model.count_params():,} parameters) on {args.dataset} "
+            f"{data.info.num_examples} for {epochs} epochs -> {out}"
         )
-    print(
-        f"Training {model.name} ({model.count_params():,} parameters) on {args.dataset} "
-        f"{data.info.num_examples} for {epochs} epochs -> {out}"
-    )
-    history = train(
-        model,
-        data.train,
-        data.validation,
-        epochs=epochs,
-        learning_rate=args.learning_rate,
-        out_dir=out,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+        history = train(
+            model,
+            data.train,
+            data.validation,
+            epochs=epochs,
+            learning_rate=args.learning_rate,
+            out_dir=out,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     train_seconds = time.perf_counter() - started
 
     best = keras.saving.load_model(out / "model.keras", safe_mode=True)
@@ -177,7 +226,7 @@ def run_training(args) -> dict:
     with atomic_path(out / "report.csv") as temporary:
         result.report.to_csv(temporary)
     plots.save_figure(
-        plots.learning_curves(history, title=f"{model.name} on {args.dataset}"), out / "learning_curves.png"
+        plots.learning_curves(history, title=f"{best.name} on {args.dataset}"), out / "learning_curves.png"
     )
     plots.save_figure(
         plots.confusion_heatmap(result.confusion, data.info.class_names), out / "confusion_matrix.png"
@@ -196,9 +245,33 @@ def run_training(args) -> dict:
         f"{len(tf.config.list_physical_devices('GPU'))} GPUs",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
-    write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)  # last: its presence marks the run as finished
     print(f"Test accuracy {result.accuracy:.4f} in {metrics['total_seconds']:.1f} s; results in {out}")
     return metrics
+
+
+def training_history(out: Path):
+    """The history DataFrame of a finished run folder (from its ``history.csv``)."""
+    frame = read_log(out / "history.csv")
+    if frame is None:
+        raise RunExistsError(f"{out} has run.json but no history.csv; choose another --out to train again.")
+    return frame
+
+
+def models_table() -> str:
+    """Every registered model: name, year, parameters (default build), input, summary."""
+    rows = [("model", "year", "parameters", "input", "takes", "summary")]
+    for name in list_models():
+        spec = get_spec(name)
+        count = f"{spec.parameters:,}" if spec.parameters is not None else "-"
+        shape = "x".join(map(str, spec.input_shape)) + (" fixed" if spec.fixed_input else "")
+        rows.append((name, str(spec.year or "-"), count, shape, spec.takes, spec.summary))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join(
+        "  ".join(cell.rjust(width) if i == 2 else cell.ljust(width) for i, (cell, width) in
+                  enumerate(zip(row[:5], widths, strict=True))) + "  " + row[5]
+        for row in rows
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,14 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "models":
-            for name in list_models():
-                print(f"{name:18s} {get_spec(name).summary}")
+            print(models_table())
         elif args.command == "datasets":
             for name in images.list_datasets():
                 print(f"{name:14s} {'x'.join(map(str, images.NATIVE_SHAPES[name]))}")
         else:
             run_training(args)
-    except UnknownNameError as error:  # a bad argument: same status as argparse's errors
+    except (UnknownNameError, OutputFolderError) as error:  # a bad argument: as argparse's errors
         print(f"error: {error}", file=sys.stderr)
         return 2
     except CnnkitError as error:

@@ -24,3 +24,15 @@ class CorruptDatasetError(CnnkitError, ValueError):
 
 class RunExistsError(CnnkitError, FileExistsError):
     """The output folder already holds a finished training run that would be overwritten."""
+
+
+class OutputFolderError(CnnkitError, OSError):
+    """The output folder cannot be used: it is a file, lies under a file, or is not writable."""
+
+
+class FolderLockedError(CnnkitError, RuntimeError):
+    """Another process is writing into the same run folder."""
+
+
+class TrainingDivergedError(CnnkitError, RuntimeError):
+    """The loss became NaN or infinite; training stopped before saving the broken weights."""

@@ -11,11 +11,19 @@ With ``out_dir`` the run writes, atomically where it matters:
 - ``model.keras``: the best model so far (lowest validation loss), saved after each epoch
   that improves it;
 - ``history.csv``: one row per finished epoch (Keras' ``CSVLogger``);
-- ``backup/``: Keras' ``BackupAndRestore`` state, removed when training ends. If the process
-  is killed, calling ``train`` again with the same ``out_dir`` resumes from the last finished
-  epoch, losing at most the epoch that was in progress;
+- ``backup/``: Keras' ``BackupAndRestore`` state (the last two epochs), removed when training
+  ends. If the process is killed, calling ``train`` again with the same ``out_dir`` resumes
+  from the last finished epoch, losing at most the epoch that was in progress. A backup
+  damaged by a kill during its own write falls back to the previous epoch's copy, and when
+  neither can be read, to the best checkpoint ``model.keras`` (with a warning);
+- ``.lock``: held while a process trains into the folder; a second process is refused at
+  once (:func:`cnnkit.files.folder_lock`);
 - ``run.json``: written last; its presence marks a finished run, which ``train`` will not
   overwrite.
+
+A loss that becomes NaN or infinite stops training at once with
+:class:`~cnnkit.errors.TrainingDivergedError`, before the broken weights reach the checkpoint
+or the backup.
 """
 
 from __future__ import annotations
@@ -23,8 +31,11 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import math
 import os
+import shutil
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -32,8 +43,8 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from cnnkit.errors import RunExistsError
-from cnnkit.files import atomic_path, write_json
+from cnnkit.errors import RunExistsError, TrainingDivergedError
+from cnnkit.files import atomic_path, folder_lock, write_json
 from cnnkit.models.layers import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
 
 
@@ -124,7 +135,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None:
+        if value is None or not math.isfinite(value):  # a NaN model is never "the best"
             return
         better = self.best is None or (value > self.best if self.maximize else value < self.best)
         if better:
@@ -144,7 +155,105 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self.started
 
 
-def _read_log(csv_path: Path) -> pd.DataFrame | None:
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raise :class:`TrainingDivergedError` as soon as a batch's loss is NaN or infinite.
+
+    Raising (rather than Keras' graceful stop) ends ``fit`` before ``on_epoch_end``, so the
+    diverged epoch never reaches the CSV log, the best checkpoint or the backup: the run folder
+    keeps the state of the last good epoch.
+    """
+
+    def __init__(self, advice: str = ""):
+        super().__init__()
+        self.advice = advice
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDivergedError(
+                f"The training loss became {float(loss)} in epoch {self.epoch + 1} (batch {batch + 1}), "
+                f"so training stopped before saving those weights. {self.advice}"
+                "Try a lower learning rate, or check the data for NaN or infinite values."
+            )
+
+
+BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")  # Keras' names in backup/
+
+
+def _readable_backup(weights: Path, metadata: Path) -> bool:
+    """True when a BackupAndRestore weights file and its metadata can be read in full."""
+    import h5py
+
+    try:
+        json.loads(metadata.read_text())["epoch"]
+        with h5py.File(weights, "r") as h5:
+            datasets = []
+            h5.visititems(lambda name, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
+            for dataset in datasets:
+                dataset[()]
+        return True
+    except Exception:  # a damaged file fails in many ways (OSError, KeyError, ValueError, ...)
+        return False
+
+
+def recover_backup(backup: Path) -> bool:
+    """Make ``backup/`` loadable after a kill, or remove it; True when a usable backup is left.
+
+    Keras writes ``latest.weights.h5`` and then ``training_metadata.json``; with
+    ``double_checkpoint`` it first copies both to ``*.bkp``. A kill in the middle of either
+    write leaves a damaged file: the previous epoch's copy replaces it. When neither copy can
+    be read the folder is removed with a warning, and training resumes from the best
+    checkpoint instead (see :func:`train`).
+    """
+    if not backup.is_dir():
+        return False
+    latest = [backup / name for name in BACKUP_FILES]
+    previous = [backup / f"{name}.bkp" for name in BACKUP_FILES]
+    if not latest[0].exists() and not previous[0].exists():
+        shutil.rmtree(backup)  # killed before the first save finished: nothing to resume
+        return False
+    if _readable_backup(*latest):
+        return True
+    if _readable_backup(*previous):
+        warnings.warn(
+            f"{latest[0]} is damaged (the process was probably killed while writing it); "
+            "resuming from the previous epoch's backup.",
+            stacklevel=3,
+        )
+        for old, new in zip(previous, latest, strict=True):
+            os.replace(old, new)
+        return True
+    warnings.warn(
+        f"The training backup in {backup} cannot be read (damaged by a kill during its write?); "
+        "removing it and resuming from the best checkpoint model.keras.",
+        stacklevel=3,
+    )
+    shutil.rmtree(backup)
+    return False
+
+
+def _resume_from_checkpoint(model: keras.Model, out: Path, logged: pd.DataFrame | None, monitor: str) -> int:
+    """Load the best checkpoint's weights into ``model``; returns the epoch to continue from.
+
+    Used when the backup is gone but ``model.keras`` and the CSV log are there. The optimizer
+    state of the checkpoint is loaded too when it was saved; later epochs are trained again
+    (their rows in the log are replaced).
+    """
+    checkpoint = out / "model.keras"
+    if logged is None or logged.empty or not checkpoint.is_file():
+        return 0
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(checkpoint)
+    best_epoch = int(logged[monitor].idxmin())
+    return best_epoch + 1
+
+
+def read_log(csv_path: Path) -> pd.DataFrame | None:
     """The CSV log indexed by epoch, or ``None`` when no epoch has been logged yet.
 
     An epoch logged just before a kill and repeated after the resume appears twice in the
@@ -215,27 +324,41 @@ def train(
                 jit_compile=jit_compile,
             )
 
-    run_callbacks: list[keras.callbacks.Callback] = [EpochTimer()]  # first: the others log its figure
-    csv_path = None
-    if out_dir is not None:
-        out = Path(out_dir)
+    options = dict(epochs=epochs, early_stopping_patience=early_stopping_patience, callbacks=callbacks,
+                   verbose=verbose)  # fmt: skip
+    if out_dir is None:
+        return _fit(model, train_data, validation_data, out=None, **options)
+    out = Path(out_dir)
+    with folder_lock(out):
         if (out / "run.json").exists():
             raise RunExistsError(
                 f"{out} already holds a finished run (run.json); choose another out_dir or "
                 "delete that folder to train again."
             )
-        out.mkdir(parents=True, exist_ok=True)
+        return _fit(model, train_data, validation_data, out=out, **options)
+
+
+def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_patience, callbacks,
+         verbose) -> pd.DataFrame:  # fmt: skip
+    """``model.fit`` with cnnkit's callbacks; ``out`` is the (locked) run folder or ``None``."""
+    advice = f"{out / 'model.keras'} keeps the best model of the epochs before. " if out is not None else ""
+    run_callbacks: list[keras.callbacks.Callback] = [EpochTimer(), StopOnNonFiniteLoss(advice)]
+    csv_path = None
+    initial_epoch = 0
+    if out is not None:
         csv_path = out / "history.csv"
         monitor = "val_loss" if validation_data is not None else "loss"
-        logged = _read_log(csv_path)
+        logged = read_log(csv_path)
         best_so_far = None if logged is None or logged.empty else float(logged[monitor].min())
+        if not recover_backup(out / "backup"):
+            initial_epoch = _resume_from_checkpoint(model, out, logged, monitor)
         # Order matters when a kill lands between two callbacks: the checkpoint and the CSV
         # row come before the backup, so the epoch is at worst repeated (its row is then
         # deduplicated), never missing from the log while the backup counts it as done.
         run_callbacks += [
             AtomicBestCheckpoint(out / "model.keras", monitor=monitor, initial_best=best_so_far),
             keras.callbacks.CSVLogger(str(csv_path), append=True),
-            keras.callbacks.BackupAndRestore(str(out / "backup")),
+            keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True),
         ]
     if early_stopping_patience is not None:
         run_callbacks.append(
@@ -243,22 +366,25 @@ def train(
                 monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
             )
         )
-    try:
-        history = model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            callbacks=run_callbacks + list(callbacks),
-            shuffle=False,  # the pipelines shuffle themselves
-            verbose=verbose,
-        )
-    finally:  # Keras closes the CSV log only when training ends normally
-        for callback in run_callbacks:
-            if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file is not None:
-                callback.csv_file.close()
-    frame = _read_log(csv_path) if csv_path is not None else None
+    history = None
+    if initial_epoch < epochs:
+        try:
+            history = model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                callbacks=run_callbacks + list(callbacks),
+                shuffle=False,  # the pipelines shuffle themselves
+                verbose=verbose,
+            )
+        finally:  # Keras closes the CSV log only when training ends normally
+            for callback in run_callbacks:
+                if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file is not None:
+                    callback.csv_file.close()
+    frame = read_log(csv_path) if csv_path is not None else None
     if frame is None:  # no out_dir: the history lives in memory only
         frame = pd.DataFrame(history.history, index=pd.Index(history.epoch, name="epoch"))
-    if out_dir is not None:
-        write_json(Path(out_dir) / "run.json", {"epochs": int(len(frame)), "finished": True})
+    if out is not None:
+        write_json(out / "run.json", {"epochs": int(len(frame)), "finished": True})
     return frame

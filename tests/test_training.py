@@ -60,7 +60,7 @@ def test_out_dir_gets_checkpoint_log_and_finished_marker(digits, tmp_path):
     history = train(
         model, small(digits.train), small(digits.validation), epochs=3, out_dir=tmp_path, verbose=0
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "model.keras", "run.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "history.csv", "model.keras", "run.json"]
     logged = pd.read_csv(tmp_path / "history.csv").set_index("epoch")
     pd.testing.assert_series_equal(logged["val_loss"], history["val_loss"], check_exact=False)
     best = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
