@@ -93,7 +93,9 @@ def prepare_folder(folder: str | os.PathLike) -> Path:
     for parent in (folder, *folder.parents):
         if parent.exists() and not parent.is_dir():
             where = "is" if parent == folder else f"lies under {parent}, which is"
-            raise OutputFolderError(f"The output folder {folder} {where} a file, not a folder; choose another.")
+            raise OutputFolderError(
+                f"The output folder {folder} {where} a file, not a folder; choose another."
+            )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)

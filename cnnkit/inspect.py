@@ -8,7 +8,12 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnkit.models.layers import EuclideanRBF, PartiallyConnectedConv2D, TrainableSubsampling
+from cnnkit.models.layers import (
+    EuclideanRBF,
+    MixedDepthwiseConv2D,
+    PartiallyConnectedConv2D,
+    TrainableSubsampling,
+)
 
 
 def conv_output_size(input_size: int, kernel_size: int, stride: int = 1, padding=0) -> int:
@@ -48,6 +53,12 @@ def _mult_adds(layer: keras.layers.Layer) -> int:
     except (AttributeError, ValueError):
         return 0
     out_positions = int(np.prod(out_shape[:-1])) if len(out_shape) > 1 else 1
+    if isinstance(layer, MixedDepthwiseConv2D):  # one depthwise convolution per channel group
+        return sum(out_positions * width * k * k for k, width in zip(layer.kernel_sizes, layer.splits, strict=True))
+    if isinstance(layer, keras.layers.SeparableConv2D):  # depthwise, then pointwise
+        kh, kw = layer.kernel_size
+        middle = in_shape[-1] * layer.depth_multiplier
+        return out_positions * middle * (kh * kw + layer.filters)
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         return out_positions * out_shape[-1] * kh * kw
@@ -95,6 +106,16 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
     total = table["params"].sum()
     table["params_share"] = table["params"] / total if total else 0.0
     return table
+
+
+def mult_adds(model: keras.Model) -> int:
+    """Multiply-accumulate operations of one forward pass of one example, summed over the layers
+    of :func:`layer_table` (grouped, depthwise, separable and mixed convolutions counted by
+    their groups). Nested models are counted through their own layers."""
+    total = 0
+    for layer in model.layers:
+        total += mult_adds(layer) if isinstance(layer, keras.Model) else _mult_adds(layer)
+    return total
 
 
 def receptive_fields(layers) -> pd.DataFrame:

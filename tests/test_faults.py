@@ -177,7 +177,9 @@ def test_reports_interrupted_after_training_are_finished_by_the_same_command(tmp
 def test_a_rerun_with_other_settings_is_refused_instead_of_mixed_in(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
-        patch.setattr(cli.evaluation, "evaluate_classifier", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+        patch.setattr(
+            cli.evaluation, "evaluate_classifier", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+        )
         with pytest.raises(KeyboardInterrupt):
             cli.main(["train", "lenet5", "--dataset", "digits", "--epochs", "1", "--out", str(out)])
     code = cli.main(["train", "lenet5_classic", "--dataset", "digits", "--epochs", "1", "--out", str(out)])
@@ -232,7 +234,10 @@ def test_an_out_path_that_is_a_file_or_under_a_file_fails_before_loading_data(tm
     monkeypatch.setattr(cli.images, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
     file = tmp_path / "file.txt"
     file.write_text("precious")
-    for out, message in ((file, "is a file, not a folder"), (file / "run", f"lies under {file}, which is a file")):
+    for out, message in (
+        (file, "is a file, not a folder"),
+        (file / "run", f"lies under {file}, which is a file"),
+    ):
         code = cli.main(["train", "lenet5", "--out", str(out)])
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err

@@ -99,7 +99,9 @@ def direct_ndarray_call_bomb():
 
 
 def unknown_codec():
-    return b"\x80\x02" + global_("_codecs", "encode") + unicode_("abc") + unicode_("no-such-codec") + b"\x86R."
+    return (
+        b"\x80\x02" + global_("_codecs", "encode") + unicode_("abc") + unicode_("no-such-codec") + b"\x86R."
+    )
 
 
 def nested_dtype(depth=100_000):
@@ -128,7 +130,9 @@ def test_hostile_deap_files_are_refused_by_name_within_bounded_memory(tmp_path, 
         dtype = global_("numpy", "dtype") + unicode_("f8") + b"\x89\x88\x87R"
         dtype += b"(K\x03" + unicode_("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
         shape = b"(K(K(M\x80\x1fM\xe8\x03t"
-        payload = b"\x80\x02" + placeholder + b"(K\x01" + shape + dtype + b"\x89" + unicode_("x" * 100) + b"tb."
+        payload = (
+            b"\x80\x02" + placeholder + b"(K\x01" + shape + dtype + b"\x89" + unicode_("x" * 100) + b"tb."
+        )
     path = tmp_path / "s01.dat"
     path.write_bytes(payload)
     result = read_in_child("deap", path)
@@ -236,7 +240,9 @@ def test_a_cifar_archive_missing_batches_says_which(tmp_path):
     batches = dataset_files.write_cifar10(tmp_path / "full.tar.gz")
     with tarfile.open(path, "w:gz") as archive:
         images, labels = batches["data_batch_1"]
-        add_member(archive, "cifar-10-batches-py/data_batch_1", dataset_files.cifar_batch_bytes(images, labels))
+        add_member(
+            archive, "cifar-10-batches-py/data_batch_1", dataset_files.cifar_batch_bytes(images, labels)
+        )
     with pytest.raises(CorruptDatasetError, match="lacks data_batch_2, data_batch_3"):
         image_files.read_cifar10(path)
 
@@ -273,7 +279,10 @@ def test_an_idx_file_that_decompresses_to_gigabytes_is_refused_after_the_declare
     [
         (idx_header(1_000_000_000, 28, 28) + bytes(100), "n <= 70,000"),
         (idx_header(200, 28, 29) + bytes(100), "expected (n, *(28, 28))"),
-        (idx_header(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF) + bytes(100), "declares shape"),  # np.prod overflows
+        (
+            idx_header(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF) + bytes(100),
+            "declares shape",
+        ),  # np.prod overflows
         (idx_header(200, 28, 28) + bytes(100), "holds 100 data bytes but its header announces 156800"),
         (b"\x00\x00\x08\x03\x00\x00", "header is incomplete"),
         (b"\x00\x00\x0d\x03" + bytes(100), "IDX header for unsigned bytes"),
@@ -346,7 +355,9 @@ def test_fractional_labels_are_refused_not_truncated(tmp_path):
         load_arrays("mnist", folder=tmp_path, download=False)
     np.savez(tmp_path / "mnist.npz", x_train=x, y_train=np.full(200, 2.0), x_test=x[:20], y_test=np.zeros(20))
     with pytest.warns(UserWarning, match="not the official file"):  # whole-number floats are fine
-        assert (load_arrays("mnist", folder=tmp_path, download=False, validation_fraction=0.5)["y_train"] == 2).all()
+        assert (
+            load_arrays("mnist", folder=tmp_path, download=False, validation_fraction=0.5)["y_train"] == 2
+        ).all()
 
 
 def test_an_lrn_layer_reused_on_another_channel_count_says_so():

@@ -26,11 +26,36 @@ def test_builders_return_uncompiled_named_models():
 
 
 def test_fixed_input_models_refuse_other_shapes():
-    with pytest.raises(ValueError, match=r"takes inputs of shape \(32, 32, 1\)"):
+    with pytest.raises(ValueError, match=r"takes inputs of shape \(32, 32, 1\) only"):
         build("lenet5_classic", input_shape=(28, 28, 1))
     assert build("lenet5", input_shape=(32, 32, 3)).input_shape == (None, 32, 32, 3)
 
 
 def test_duplicate_registration_is_refused():
     with pytest.raises(ValueError, match="already registered"):
-        register("lenet5", summary="again", input_shape=(28, 28, 1))(lambda **kw: None)
+        register("lenet5", summary="again")(lambda input_shape=(28, 28, 1), **kw: None)
+
+
+def test_the_default_input_shape_is_read_from_the_builder_itself():
+    """A model's facts live once: the registry reads the default from the builder's signature."""
+    import inspect
+
+    for name in list_models():
+        spec = get_spec(name)
+        assert spec.input_shape == tuple(inspect.signature(spec.builder).parameters["input_shape"].default)
+    with pytest.raises(TypeError, match="needs an input_shape argument"):
+        register("no_shape", summary="x")(lambda num_classes=10: None)
+    assert "no_shape" not in list_models()
+
+
+def test_too_small_images_are_refused_with_the_size_needed():
+    with pytest.raises(ValueError, match="needs images of at least 75x75 pixels, not 32x32"):
+        build("inception_resnet_v2", input_shape=(32, 32, 3), num_classes=10)
+
+
+def test_alexnet_textbook_is_the_one_tower_alexnet_without_lrn():
+    textbook = build("alexnet_textbook")
+    same = build("alexnet", input_shape=(224, 224, 1), num_classes=10, groups=1, lrn=False)
+    strip = lambda model: [(layer.__class__.__name__, layer.name, layer.output.shape) for layer in model.layers]  # noqa: E731
+    assert strip(textbook) == strip(same) and textbook.count_params() == same.count_params()
+    assert textbook.name == "alexnet_textbook"

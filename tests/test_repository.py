@@ -13,7 +13,7 @@ def readme_commands():
 def test_readme_gives_exactly_two_set_up_commands():
     commands = readme_commands()
     assert commands == [
-        "pip install -r requirements.txt && python -m cnnkit train lenet5 --dataset digits",
+        "pip install -r requirements.txt && python -m cnnkit train lenet5",
         "pip install -r requirements-dev.txt && python -m pytest",
     ]
 

@@ -22,10 +22,9 @@ held in memory at once.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import importlib.util
 
 import numpy as np
 import pandas as pd

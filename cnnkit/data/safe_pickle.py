@@ -58,7 +58,9 @@ def _plain_dtype(dtype) -> np.dtype:
 
 def _encode(text, encoding="latin1"):
     if not isinstance(text, str) or encoding.replace("-", "").lower() != "latin1":
-        raise UnsafePickleError(f"refused _codecs.encode with {encoding!r}: only latin1 byte strings are allowed")
+        raise UnsafePickleError(
+            f"refused _codecs.encode with {encoding!r}: only latin1 byte strings are allowed"
+        )
     return text.encode("latin1")
 
 
@@ -143,7 +145,9 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):
             if not isinstance(state, tuple) or len(state) < 8 or any(item is not None for item in state[2:5]):
                 raise UnsafePickleError("refused a structured or nested dtype: only plain dtypes are allowed")
         else:
-            raise UnsafePickleError(f"refused to fill a {type(instance).__name__}: only NumPy arrays are built")
+            raise UnsafePickleError(
+                f"refused to fill a {type(instance).__name__}: only NumPy arrays are built"
+            )
         super().load_build()
 
     dispatch[pickle.BUILD[0]] = load_build
@@ -162,7 +166,9 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):
                 "this file may hold"
             )
         if not isinstance(data, bytes | str) or len(data) != size:
-            raise UnsafePickleError(f"refused an array of shape {shape} whose data is not {size:,} bytes long")
+            raise UnsafePickleError(
+                f"refused an array of shape {shape} whose data is not {size:,} bytes long"
+            )
         self.bytes_left -= size
 
 

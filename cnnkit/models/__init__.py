@@ -2,9 +2,27 @@
 
 >>> from cnnkit.models import build, list_models
 >>> model = build("lenet5", num_classes=10)
+
+One file per family: ``lenet``, ``alexnet``, ``zfnet``, ``vgg``, ``inception`` (GoogLeNet,
+Inception-v3, Xception), ``resnet``, ``resnext``, ``wrn``, ``densenet``, ``mobilenet``
+(MobileNet v1/v2, MixNet), ``eeg``, and ``applications`` (models used from keras.applications
+as they are). Their blocks are public, e.g. ``cnnkit.models.inception.inception_module``.
 """
 
-from cnnkit.models import alexnet, eeg, lenet, resnet  # noqa: F401  (they register their builders)
-from cnnkit.models.registry import ModelSpec, build, get_spec, list_models, register
+from cnnkit.models import (  # noqa: F401  (they register their builders)
+    alexnet,
+    applications,
+    densenet,
+    eeg,
+    inception,
+    lenet,
+    mobilenet,
+    resnet,
+    resnext,
+    vgg,
+    wrn,
+    zfnet,
+)
+from cnnkit.models.registry import INPUT_KINDS, ModelSpec, build, get_spec, list_models, register
 
-__all__ = ["ModelSpec", "build", "get_spec", "list_models", "register"]
+__all__ = ["INPUT_KINDS", "ModelSpec", "build", "get_spec", "list_models", "register"]

@@ -56,7 +56,9 @@ def _check_dropout(dropout: float):
 @register(
     "alexnet",
     summary="AlexNet as published (2012): 227x227x3, LRN, overlapping pooling, two towers",
-    input_shape=(227, 227, 3),
+    year=2012,
+    parameters=60_965_224,
+    min_size=63,
 )
 def alexnet(
     input_shape=(227, 227, 3),
@@ -65,6 +67,7 @@ def alexnet(
     lrn: bool = True,
     dropout: float = 0.5,
     overlapping_pool: bool = True,
+    name: str | None = None,
 ) -> keras.Model:
     """AlexNet layer by layer, as in Section 3 and Figure 2 of the paper.
 
@@ -110,13 +113,14 @@ def alexnet(
     )(x)
     x = _pool("pool5", overlapping_pool)(x)
     outputs = _head(x, num_classes, 4096, dropout)
-    return keras.Model(inputs, outputs, name="alexnet" if groups == 2 else "alexnet_one_tower")
+    return keras.Model(inputs, outputs, name=name or ("alexnet" if groups == 2 else "alexnet_one_tower"))
 
 
 @register(
     "alexnet_small",
     summary="AlexNet's ideas at a quarter width for 28-32 px images (MNIST, Fashion-MNIST, CIFAR-10)",
-    input_shape=(28, 28, 1),
+    year=2012,
+    parameters=1_025_466,
 )
 def alexnet_small(
     input_shape=(28, 28, 1),
@@ -160,37 +164,18 @@ def alexnet_small(
 @register(
     "alexnet_textbook",
     summary="AlexNet as textbooks train it on Fashion-MNIST: 224x224x1 (resized in the pipeline), one tower",
-    input_shape=(224, 224, 1),
     fixed_input=True,
     fit_input="resize",
+    year=2012,
+    parameters=46_764_746,
 )
 def alexnet_textbook(input_shape=(224, 224, 1), num_classes: int = 10, dropout: float = 0.5) -> keras.Model:
-    """The single-tower AlexNet of Dive into Deep Learning, without LRN, on 224x224x1 images.
+    """The single-tower AlexNet of Dive into Deep Learning, without LRN, on 224x224x1 images:
+    ``alexnet(input_shape=(224, 224, 1), num_classes=10, groups=1, lrn=False)``.
 
     conv1 96 11x11/4 -> 54x54, pool 3/2 -> 26, conv2 256 5x5 'same', pool -> 12, conv3-5
     384/384/256 3x3 'same', pool -> 5x5x256 (6,400) -> 4096 -> 4096 -> ``num_classes``.
     The command line and ``load_dataset(..., resize_to=224)`` resize 28 px images lazily,
     batch by batch, so the 224x224 dataset never sits in memory.
     """
-    _check_dropout(dropout)
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = layers.Conv2D(96, 11, strides=4, activation="relu", kernel_initializer="he_normal", name="conv1")(
-        inputs
-    )
-    x = _pool("pool1", True)(x)
-    x = layers.Conv2D(
-        256, 5, padding="same", activation="relu", kernel_initializer="he_normal", name="conv2"
-    )(x)
-    x = _pool("pool2", True)(x)
-    x = layers.Conv2D(
-        384, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="conv3"
-    )(x)
-    x = layers.Conv2D(
-        384, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="conv4"
-    )(x)
-    x = layers.Conv2D(
-        256, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="conv5"
-    )(x)
-    x = _pool("pool5", True)(x)
-    outputs = _head(x, num_classes, 4096, dropout)
-    return keras.Model(inputs, outputs, name="alexnet_textbook")
+    return alexnet(input_shape, num_classes, groups=1, lrn=False, dropout=dropout, name="alexnet_textbook")

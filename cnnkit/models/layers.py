@@ -303,6 +303,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         channels, radius = input_shape[-1], (self.n - 1) // 2
         distance = np.abs(np.arange(channels)[:, None] - np.arange(channels)[None, :])
         self._band = (distance <= radius).astype("float32")
+        # Keras then refuses, with the layer's name, an input with another channel count.
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: channels})
 
     def call(self, inputs):
         band = ops.convert_to_tensor(self._band, dtype=inputs.dtype)
@@ -314,3 +316,59 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "n": self.n, "k": self.k, "alpha": self.alpha, "beta": self.beta}
+
+
+def split_channels(channels: int, groups: int) -> list[int]:
+    """Split ``channels`` into ``groups`` near-equal parts, the first taking the remainder
+    (MixNet's rule): ``split_channels(200, 3) == [68, 66, 66]``."""
+    parts = [channels // groups] * groups
+    parts[0] += channels - sum(parts)
+    return parts
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MixedDepthwiseConv2D(keras.layers.Layer):
+    """MixNet's mixed depthwise convolution (Tan and Le, 2019): the channels are split into
+    groups (:func:`split_channels`) and each group gets a depthwise convolution with its own
+    kernel size, e.g. 3x3, 5x5, 7x7 and 9x9; the results are concatenated.
+
+    Small kernels see fine detail and large ones wider context, at the cost of a depthwise
+    convolution (``k^2`` weights per channel). With one kernel size it is an ordinary
+    ``DepthwiseConv2D``. Input and output ``(batch, height, width, channels)``; 'same'
+    padding, so the output is ``ceil(size / strides)``.
+    """
+
+    def __init__(self, kernel_sizes=(3, 5, 7, 9), strides: int = 1, use_bias: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
+        if not self.kernel_sizes or any(k < 1 for k in self.kernel_sizes):
+            raise ValueError(f"kernel_sizes must be positive integers, got {kernel_sizes!r}.")
+        self.strides, self.use_bias = int(strides), bool(use_bias)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels < len(self.kernel_sizes):
+            raise ValueError(f"{channels} channels cannot be split across {len(self.kernel_sizes)} kernel sizes.")
+        self.splits = split_channels(channels, len(self.kernel_sizes))
+        self.convs = []
+        for index, (kernel, width) in enumerate(zip(self.kernel_sizes, self.splits, strict=True)):
+            conv = keras.layers.DepthwiseConv2D(kernel, strides=self.strides, padding="same",
+                                                use_bias=self.use_bias, name=f"dw{kernel}x{kernel}_{index}")  # fmt: skip
+            conv.build((*input_shape[:-1], width))
+            self.convs.append(conv)
+        self.input_spec = keras.layers.InputSpec(min_ndim=4, axes={-1: channels})
+
+    def call(self, inputs):
+        if len(self.convs) == 1:
+            return self.convs[0](inputs)
+        boundaries = np.cumsum(self.splits)[:-1].tolist()
+        parts = ops.split(inputs, boundaries, axis=-1)
+        return ops.concatenate([conv(part) for conv, part in zip(self.convs, parts, strict=True)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        shrink = lambda size: None if size is None else -(-size // self.strides)  # noqa: E731
+        return (input_shape[0], shrink(input_shape[1]), shrink(input_shape[2]), input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_sizes": list(self.kernel_sizes), "strides": self.strides,
+                "use_bias": self.use_bias}  # fmt: skip

@@ -77,9 +77,10 @@ def rbf_centers(num_classes: int = 10) -> np.ndarray:
 @register(
     "lenet5_classic",
     summary="LeNet-5 as published (1998): 32x32x1, partial C3, trainable subsampling, RBF output",
-    input_shape=(32, 32, 1),
     fixed_input=True,
     fit_input="pad",
+    year=1998,
+    parameters=60_840,
 )
 def lenet5_classic(input_shape=(32, 32, 1), num_classes: int = 10) -> keras.Model:
     """LeNet-5 exactly as in LeCun et al. (1998).
@@ -120,7 +121,9 @@ def lenet5_classic(input_shape=(32, 32, 1), num_classes: int = 10) -> keras.Mode
 @register(
     "lenet5",
     summary="LeNet-5 in its textbook form: 28x28 input, sigmoid/ReLU, average/max pooling, softmax",
-    input_shape=(28, 28, 1),
+    year=1998,
+    parameters=61_706,
+    min_size=12,
 )
 def lenet5(
     input_shape=(28, 28, 1),

@@ -2,17 +2,27 @@
 
 Each model family registers its builders with :func:`register`. A builder is a plain
 function ``builder(input_shape=..., num_classes=..., **options) -> keras.Model`` that
-returns an *uncompiled* functional model with named layers.
+returns an *uncompiled* functional model with named layers. Its facts live in one place:
+the default input shape is the default of the builder's own ``input_shape`` argument, and
+everything else (summary, year, the published parameter count, what input it takes) is
+given once to :func:`register`. The command line and the notebooks read them from here.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
 
 from cnnkit.errors import UnknownNameError
+
+INPUT_KINDS = {
+    "images": "images (height, width, channels)",
+    "de_grid": "differential-entropy features on the 9x9 scalp grid (9, 9, bands)",
+    "eeg_window": "raw EEG windows (time steps, channels)",
+}
 
 
 @dataclass(frozen=True)
@@ -23,33 +33,56 @@ class ModelSpec:
         name: the registry name.
         builder: the function that builds it.
         summary: one line for ``python -m cnnkit models``.
-        input_shape: the default ``(height, width, channels)``.
-        fixed_input: True when only ``input_shape`` is allowed (paper-exact models).
-        fit_input: how a smaller or larger image is brought to ``input_shape`` by the data
-            pipeline: ``"pad"`` (centered zero padding, as LeNet-5 does with MNIST) or
-            ``"resize"``.
+        input_shape: the default input shape (the builder's own default).
+        fixed_input: True when the builder accepts only ``input_shape`` (e.g. LeNet-5's
+            32x32 with its fixed connection table); the data pipeline then brings images to
+            that size. Models that accept other sizes have ``fixed_input=False``.
+        fit_input: how images are brought to a fixed ``input_shape``: ``"pad"`` (centered
+            zero padding, as LeNet-5 does with MNIST) or ``"resize"``.
+        takes: the kind of input, a key of :data:`INPUT_KINDS`.
+        year: the year of the paper that introduced the architecture.
+        parameters: ``count_params()`` of the default build (trainable weights and batch-norm
+            statistics), stated here so that a listing need not build every model; the tests
+            check it against a real build, and the published counts separately.
+        min_size: the smallest height and width the architecture accepts.
     """
 
     name: str
     builder: Callable[..., keras.Model]
     summary: str
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     fixed_input: bool = False
     fit_input: str = "resize"
+    takes: str = "images"
+    year: int | None = None
+    parameters: int | None = None
+    min_size: int = 1
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register(name: str, *, summary: str, input_shape, fixed_input=False, fit_input="resize"):
-    """Decorator that adds a builder to the registry under ``name``."""
+def default_input_shape(builder) -> tuple[int, ...]:
+    """The default of ``builder``'s ``input_shape`` argument (works for ``functools.partial``)."""
+    parameter = inspect.signature(builder).parameters.get("input_shape")
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        raise TypeError(f"{builder!r} needs an input_shape argument with a default to be registered.")
+    return tuple(parameter.default)
+
+
+def register(name: str, *, summary: str, fixed_input=False, fit_input="resize", takes="images",
+             year=None, parameters=None, min_size=1):  # fmt: skip
+    """Decorator that adds a builder to the registry under ``name`` (see :class:`ModelSpec`)."""
     if fit_input not in {"pad", "resize"}:
         raise ValueError(f"fit_input must be 'pad' or 'resize', got {fit_input!r}.")
+    if takes not in INPUT_KINDS:
+        raise ValueError(f"takes must be one of {sorted(INPUT_KINDS)}, got {takes!r}.")
 
     def decorator(builder):
         if name in _REGISTRY:
             raise ValueError(f"A model named {name!r} is already registered.")
-        _REGISTRY[name] = ModelSpec(name, builder, summary, tuple(input_shape), fixed_input, fit_input)
+        _REGISTRY[name] = ModelSpec(name, builder, summary, default_input_shape(builder), fixed_input,
+                                    fit_input, takes, year, parameters, min_size)  # fmt: skip
         return builder
 
     return decorator
@@ -73,7 +106,7 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **options
 
     Args:
         name: a name from :func:`list_models`.
-        input_shape: ``(height, width, channels)``; defaults to the model's own.
+        input_shape: e.g. ``(height, width, channels)``; defaults to the model's own.
         num_classes: number of output classes; defaults to the builder's default.
         **options: passed to the builder (e.g. ``activation="relu"``).
     """
@@ -81,9 +114,14 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **options
     shape = spec.input_shape if input_shape is None else tuple(int(d) for d in input_shape)
     if spec.fixed_input and shape != spec.input_shape:
         raise ValueError(
-            f"{name} is built as published and takes inputs of shape {spec.input_shape}, "
-            f"not {shape}. Load the data with a matching size (the command line does this), "
-            f"or use a variant that accepts other sizes."
+            f"{name} takes inputs of shape {spec.input_shape} only, not {shape}. Load the data with "
+            f"a matching size (the command line does this), or use a variant that accepts other sizes."
+        )
+    if spec.takes == "images" and len(shape) == 3 and min(shape[:2]) < spec.min_size:
+        raise ValueError(
+            f"{name} needs images of at least {spec.min_size}x{spec.min_size} pixels, not "
+            f"{shape[0]}x{shape[1]}: its strided layers would shrink smaller ones to nothing. Resize the "
+            f"images (load_dataset(..., resize_to={spec.min_size})) or choose a model for small images."
         )
     if num_classes is not None:
         options["num_classes"] = int(num_classes)

@@ -164,20 +164,20 @@ def resnet_imagenet(blocks, block, name, input_shape=(224, 224, 3), num_classes=
     return keras.Model(inputs, outputs, name=name + ("_v2" if preact else ""))
 
 
-IMAGENET = {  # name: (blocks per stage, block)
-    "resnet18": ((2, 2, 2, 2), basic_block),
-    "resnet34": ((3, 4, 6, 3), basic_block),
-    "resnet50": ((3, 4, 6, 3), bottleneck_block),
-    "resnet101": ((3, 4, 23, 3), bottleneck_block),
-    "resnet152": ((3, 8, 36, 3), bottleneck_block),
+IMAGENET = {  # name: (blocks per stage, block, published count: trainable + BN moving statistics)
+    "resnet18": ((2, 2, 2, 2), basic_block, 11_699_112),
+    "resnet34": ((3, 4, 6, 3), basic_block, 21_814_696),
+    "resnet50": ((3, 4, 6, 3), bottleneck_block, 25_610_152),
+    "resnet101": ((3, 4, 23, 3), bottleneck_block, 44_654_504),
+    "resnet152": ((3, 8, 36, 3), bottleneck_block, 60_344_232),
 }
 
 
-for _name, (_blocks, _block) in IMAGENET.items():
+for _name, (_blocks, _block, _count) in IMAGENET.items():
     _kind = "basic" if _block is basic_block else "bottleneck"
     # build("resnet50", ...) calls resnet_imagenet(blocks, block, "resnet50", input_shape=..., ...).
-    register(_name, summary=f"ResNet-{_name[6:]} for 224x224x3 ({_kind} blocks {_blocks})",
-             input_shape=(224, 224, 3))(partial(resnet_imagenet, _blocks, _block, _name))  # fmt: skip
+    register(_name, summary=f"ResNet-{_name[6:]} for 224x224x3 ({_kind} blocks {_blocks})", year=2015,
+             parameters=_count, min_size=32)(partial(resnet_imagenet, _blocks, _block, _name))  # fmt: skip
 
 
 def cifar_network(depth=20, input_shape=(32, 32, 3), num_classes=10, shortcut="A", preact=False,
@@ -207,14 +207,14 @@ def cifar_network(depth=20, input_shape=(32, 32, 3), num_classes=10, shortcut="A
 
 
 @register("resnet_cifar", summary="ResNet for CIFAR-10 (depth 6n+2, option A shortcuts), e.g. -o depth=56",
-          input_shape=(32, 32, 3))  # fmt: skip
+          year=2015, parameters=271_098)  # fmt: skip
 def resnet_cifar(input_shape=(32, 32, 3), num_classes=10, depth=20, **options) -> keras.Model:
     """ResNet-``depth`` for 32x32 images; see :func:`cifar_network`."""
     return cifar_network(depth, input_shape, num_classes, **options)
 
 
 @register("plain_cifar", summary="The same CIFAR network without shortcuts (degradation experiment)",
-          input_shape=(32, 32, 3))  # fmt: skip
+          year=2015, parameters=271_098)  # fmt: skip
 def plain_cifar(input_shape=(32, 32, 3), num_classes=10, depth=20, sync_batchnorm=False) -> keras.Model:
     """Plain-``depth``: :func:`cifar_network` with ``shortcut="none"``."""
     return cifar_network(depth, input_shape, num_classes, shortcut="none", sync_batchnorm=sync_batchnorm,
