@@ -8,10 +8,19 @@ The public API, importable from the top level::
     history = cnnkit.train(model, data.train, data.validation, epochs=20)
 
 Submodules: ``cnnkit.data``, ``cnnkit.models``, ``cnnkit.training``, ``cnnkit.evaluation``,
-``cnnkit.plots``, ``cnnkit.inspect``. They are imported on first use (TensorFlow is large),
-so ``import cnnkit`` itself is instant.
+``cnnkit.plots``, ``cnnkit.inspect``; they are imported on first use.
+
+``import cnnkit`` registers every custom layer, loss and metric of cnnkit with Keras, so a
+saved model loads anywhere with plain Keras::
+
+    import cnnkit, keras
+    model = keras.saving.load_model("runs/.../model.keras", safe_mode=True)
+
+(That imports Keras and TensorFlow. Worker processes started by ``multiprocessing``, such as
+the EEG feature workers, skip it and stay light; ``import cnnkit.models`` registers them there.)
 """
 
+import multiprocessing
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -30,6 +39,16 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+
+def register_custom_objects() -> None:
+    """Register cnnkit's custom Keras layers, losses and metrics (idempotent)."""
+    import_module("cnnkit.models")  # the layers, and ZeroPadShortcut, MixedDepthwiseConv2D, ...
+    import_module("cnnkit.recipes")  # SmoothedSparseCategoricalCrossentropy
+
+
+if multiprocessing.parent_process() is None:  # not in a worker process
+    register_custom_objects()
 
 
 def __getattr__(name):

@@ -40,6 +40,10 @@ def test_models_command_lists_the_registry_through_python_m():
     done = subprocess.run([sys.executable, "-m", "cnnkit", "models"], capture_output=True, text=True)
     assert done.returncode == 0
     assert "lenet5_classic" in done.stdout and "lenet5 " in done.stdout
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == set(list_models())
+    assert rows["vgg16"][1:5] == ["2014", "138,357,544", "224x224x3", "images"]
+    assert rows["lenet5_classic"][3:5] == ["32x32x1", "fixed"] and rows["ccnn"][4] == "de_grid"
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ def _check_dropout(dropout: float):
     summary="AlexNet as published (2012): 227x227x3, LRN, overlapping pooling, two towers",
     year=2012,
     parameters=60_965_224,
-    min_size=63,
+    min_size=67,
 )
 def alexnet(
     input_shape=(227, 227, 3),

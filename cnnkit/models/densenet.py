@@ -90,7 +90,7 @@ for _name, (_blocks, _count) in IMAGENET.items():
 
 
 @register("densenet_cifar", summary="DenseNet-BC for CIFAR (2016), e.g. -o depth=100 -o growth_rate=12",
-          year=2016, parameters=793_150)  # fmt: skip
+          year=2016, parameters=793_150, min_size=4)  # fmt: skip
 def densenet_cifar(input_shape=(32, 32, 3), num_classes: int = 10, depth: int = 100,
                    growth_rate: int = 12) -> keras.Model:  # fmt: skip
     """DenseNet-BC-``depth``-``growth_rate``: three blocks of ``(depth - 4) / 6`` bottleneck

@@ -44,7 +44,8 @@ class ModelSpec:
         parameters: ``count_params()`` of the default build (trainable weights and batch-norm
             statistics), stated here so that a listing need not build every model; the tests
             check it against a real build, and the published counts separately.
-        min_size: the smallest height and width the architecture accepts.
+        min_size: the smallest height and width cnnkit builds it for (below it the strided
+            layers would leave nothing; the ImageNet families are not meant for less than 32).
     """
 
     name: str

@@ -1,0 +1,83 @@
+"""Models that reload anywhere: a ``.keras`` file of every registered model loads in a fresh
+process with ``import cnnkit`` and Keras' safe mode, and gives the same outputs (issue 12, item 3)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from cnnkit.models import build, get_spec, list_models
+
+
+def small_shape(name):
+    """The smallest convenient input: 32x32 images where the model allows, else its own."""
+    spec = get_spec(name)
+    if spec.takes != "images" or spec.fixed_input:
+        return spec.input_shape
+    size = max(32, spec.min_size)
+    return (size, size, spec.input_shape[2]) if spec.input_shape[0] > size else spec.input_shape
+
+
+LOAD_EACH = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import cnnkit  # registers cnnkit's custom layers, losses and metrics: nothing else is imported
+    import keras
+
+    folder = sys.argv[1]
+    for line in sys.stdin:  # one model name per line, as soon as its file is written
+        name = line.strip()
+        model = keras.saving.load_model(f"{folder}/{name}.keras", safe_mode=True)
+        out = model(np.load(f"{folder}/{name}.npy"), training=False)
+        out = out[0] if isinstance(out, list) else out
+        print(json.dumps({name: np.asarray(out).tolist()}), flush=True)
+    """
+)
+
+
+def test_every_registered_model_reloads_in_a_fresh_process_with_import_cnnkit_alone(tmp_path):
+    """The fresh process loads each file while this one builds the next (both cores busy)."""
+    expected, names = {}, list_models()
+    rng = np.random.default_rng(0)
+    loader = subprocess.Popen([sys.executable, "-c", LOAD_EACH, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for name in names:
+            shape = small_shape(name)
+            model = build(name, input_shape=shape, num_classes=3)
+            model.compile(loss=None)  # compiled like a trained run, with cnnkit's loss where it has one
+            x = rng.uniform(0, 1, size=(2, *shape)).astype("float32")
+            out = model(x, training=False)
+            expected[name] = np.asarray(out[0] if isinstance(out, list) else out)
+            np.save(tmp_path / f"{name}.npy", x)
+            model.save(tmp_path / f"{name}.keras")
+            loader.stdin.write(name + "\n")
+            loader.stdin.flush()
+        stdout, stderr = loader.communicate(timeout=600)
+    finally:
+        loader.kill()
+    assert loader.returncode == 0, stderr[-3000:]
+    loaded = {k: v for line in stdout.splitlines() for k, v in json.loads(line).items()}
+    assert set(loaded) == set(names)
+    for name in names:
+        np.testing.assert_allclose(np.asarray(loaded[name]), expected[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_a_trained_run_with_cnnkits_own_loss_reloads_in_a_fresh_process(tmp_path):
+    """lenet5_classic trains with LeNetRBFLoss and an argmin metric: both must load too."""
+    from cnnkit.data import load_dataset
+    from cnnkit.training import train
+
+    data = load_dataset("digits", batch_size=64, pad_to=32)
+    train(build("lenet5_classic"), data.train.take(2), data.validation.take(1), epochs=1, out_dir=tmp_path,
+          verbose=0)  # fmt: skip
+    script = (
+        "import cnnkit, keras; m = keras.saving.load_model(r'%s', safe_mode=True); "
+        "print(type(m.loss).__name__, [x.name for x in m.metrics])" % (tmp_path / "model.keras")
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "LeNetRBFLoss" in done.stdout
