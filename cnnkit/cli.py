@@ -1,4 +1,10 @@
-"""The command line: ``python -m cnnkit train MODEL --dataset NAME`` and ``python -m cnnkit models``.
+"""The command line: ``python -m cnnkit train | predict | evaluate | models | datasets``.
+
+- ``train MODEL --dataset NAME_OR_FOLDER``: a built-in dataset, or a folder of your own images
+  with one subfolder per class (every file is checked first; ``--split`` sets the fractions).
+- ``predict RUN_DIR IMAGE_OR_FOLDER...``: one line per image (``--top K``, ``--csv FILE``).
+- ``evaluate RUN_DIR --dataset NAME_OR_FOLDER``: metrics, per-class report and confusion matrix
+  in a new folder under ``RUN_DIR/evaluations/``.
 
 ``train`` writes into its run folder (default ``runs/<model>-<dataset>-<time>``):
 
@@ -6,7 +12,8 @@
 - ``history.csv``: loss and accuracy per epoch, for training and validation;
 - ``metrics.json``: test accuracy and loss of ``model.keras``, timings, the settings;
 - ``report.csv``: precision, recall and F1 per class on the test set;
-- ``learning_curves.png`` and ``confusion_matrix.png``.
+- ``learning_curves.png`` and ``confusion_matrix.png``;
+- ``classes.json``: the class names, used by ``predict`` and ``evaluate``.
 
 The run folder is a small state machine. ``run.json`` marks finished training and
 ``metrics.json`` (written last) a finished run. Running the same command again resumes
@@ -36,24 +43,36 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from cnnkit import evaluation, plots  # noqa: E402
-from cnnkit.data import augment, images  # noqa: E402
+from cnnkit.data import augment, folders, images  # noqa: E402
 from cnnkit.errors import CnnkitError, OutputFolderError, RunExistsError, UnknownNameError  # noqa: E402
 from cnnkit.files import atomic_path, folder_lock, prepare_folder, write_json  # noqa: E402
+from cnnkit.inference import RunFolderError  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
 from cnnkit.training import read_log, train, training_scope  # noqa: E402
 
 # Epochs when --epochs is not given: enough for each dataset to converge with LeNet-5.
 DEFAULT_EPOCHS = {"mnist_sample": 20, "digits": 60, "mnist": 15, "fashion_mnist": 20, "cifar10": 30}
+FOLDER_EPOCHS = 20  # for a folder of your own images
 
 
 def input_options(model_name: str, dataset_name: str) -> dict:
     """``load_dataset`` options that bring the dataset's images to the model's input.
 
     Models with a fixed input (``lenet5_classic``: 32x32x1) get their images padded or
-    resized as their registry entry says; other models take the images as they are.
+    resized as their registry entry says; other models take the built-in datasets' images as
+    they are. Images of a folder are resized to the model's default input and channels.
     """
     spec = get_spec(model_name)
+    if spec.takes != "images":
+        from cnnkit.models import INPUT_KINDS
+
+        raise UnknownNameError(
+            f"{model_name} takes {INPUT_KINDS[spec.takes]}, not images, so it cannot train on "
+            f"{dataset_name}. Build it from Python with the DEAP features, as notebooks 04 and 05 do."
+        )
+    if folders.is_folder_dataset(dataset_name):
+        return {"resize_to": spec.input_shape[:2], "channels": spec.input_shape[2]}
     native = images.NATIVE_SHAPES[dataset_name]
     if not spec.fixed_input or native == spec.input_shape:
         return {}
@@ -92,6 +111,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fractions(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) <= 0 or abs(sum(values) - 1) > 1e-6:
+        raise argparse.ArgumentTypeError(f"expected three positive fractions adding up to 1, e.g. 0.7,0.15,0.15; got {text!r}")
+    return values
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -109,12 +138,24 @@ def make_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the registered models")
     commands.add_parser("datasets", help="list the datasets")
 
+    ask = commands.add_parser("predict", help="predict the classes of new images with a trained run")
+    ask.add_argument("run", type=Path, help="a run folder (with model.keras)")
+    ask.add_argument("images", nargs="+", type=Path, help="image files or folders")
+    ask.add_argument("--top", type=_positive_int, default=1, help="the K most probable classes")
+    ask.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+
+    check = commands.add_parser("evaluate", help="evaluate a trained run on a dataset or an image folder")
+    check.add_argument("run", type=Path, help="a run folder (with model.keras)")
+    check.add_argument("--dataset", required=True, help="a dataset name or a folder of class subfolders")
+    check.add_argument("--out", type=Path, help="where to write (default RUN/evaluations/<dataset>-<time>)")
+
     run = commands.add_parser("train", help="train a model and write its results")
     run.add_argument("model", help="a registered model name (see: python -m cnnkit models)")
     run.add_argument(
         "--dataset",
         default="mnist_sample",
-        help="mnist_sample (offline default: 5,000 real MNIST digits), digits, mnist, fashion_mnist, cifar10",
+        help="mnist_sample (offline default: 5,000 real MNIST digits), digits, mnist, fashion_mnist, cifar10, "
+        "or a folder of your own images with one subfolder per class",
     )
     run.add_argument("--epochs", type=_positive_int, help=f"default per dataset: {DEFAULT_EPOCHS}")
     run.add_argument("--batch-size", type=_positive_int, default=32)
@@ -125,7 +166,9 @@ def make_parser() -> argparse.ArgumentParser:
         default="shift",
         help="random shifts of up to 8%% of the training images (default) or none",
     )
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0, help="fixes the initialization, the shuffling and a folder's split")
+    run.add_argument("--split", type=_fractions, default=(0.7, 0.15, 0.15), metavar="TRAIN,VAL,TEST",
+                     help="fractions of an image folder (default 0.7,0.15,0.15), stratified by class")
     run.add_argument("--out", type=Path, help="run folder (default runs/<model>-<dataset>-<time>)")
     run.add_argument("--no-download", action="store_true", help="never download a missing dataset file")
     run.add_argument(
@@ -141,13 +184,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 # What must match for a rerun to continue a run folder instead of being refused.
-RUN_IDENTITY = ("model", "dataset", "option", "batch_size", "augment", "seed")
+RUN_IDENTITY = ("model", "dataset", "option", "batch_size", "augment", "seed", "split")
 
 
 def _check_settings(out: Path, args) -> None:
     """Record the run's identity in ``settings.json``, or check it against the recorded one."""
     current = {key: getattr(args, key) for key in RUN_IDENTITY}
     current["option"] = [list(pair) for pair in current["option"]]
+    current["split"] = list(current["split"])
     path = out / "settings.json"
     if path.is_file():
         try:
@@ -166,12 +210,16 @@ def run_training(args) -> dict:
     """Train, evaluate and write the run folder; returns the metrics written to metrics.json."""
     started = time.perf_counter()
     get_spec(args.model)  # unknown names fail here, before any data is loaded
-    if args.dataset not in images.NATIVE_SHAPES:
+    folder = folders.is_folder_dataset(args.dataset)
+    if not folder and args.dataset not in images.NATIVE_SHAPES:
         raise UnknownNameError(
-            f"Unknown dataset {args.dataset!r}. Known datasets: {', '.join(images.list_datasets())}."
+            f"Unknown dataset {args.dataset!r}. Known datasets: {', '.join(images.list_datasets())}, "
+            "or the path of a folder of your own images."
         )
-    args.epochs = epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
-    out = args.out or Path("runs") / f"{args.model}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    options = input_options(args.model, args.dataset)  # a model that takes no images fails here
+    args.epochs = epochs = args.epochs or DEFAULT_EPOCHS.get(args.dataset, FOLDER_EPOCHS)
+    label = Path(args.dataset).name if folder else args.dataset
+    out = args.out or Path("runs") / f"{args.model}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     prepare_folder(out)  # a file, a path under a file or a read-only folder fails now, not after loading
     with folder_lock(out):
         if (out / "metrics.json").is_file():
@@ -180,10 +228,10 @@ def run_training(args) -> dict:
                 "that folder to train again."
             )
         _check_settings(out, args)
-        return _train_and_report(args, out, epochs, started)
+        return _train_and_report(args, out, epochs, started, options)
 
 
-def _train_and_report(args, out: Path, epochs: int, started: float) -> dict:
+def _train_and_report(args, out: Path, epochs: int, started: float, options: dict) -> dict:
     set_seed(args.seed)
     data = images.load_dataset(
         args.dataset,
@@ -191,8 +239,10 @@ def _train_and_report(args, out: Path, epochs: int, started: float) -> dict:
         augment=augment.random_shift(0.08, seed=args.seed) if args.augment == "shift" else None,
         seed=args.seed,
         download=not args.no_download,
-        **input_options(args.model, args.dataset),
+        **({"fractions": args.split} if folders.is_folder_dataset(args.dataset) else {}),
+        **options,
     )
+    write_json(out / "classes.json", {"class_names": list(data.info.class_names)})
     if (out / "run.json").is_file():  # training finished before; only the reports are missing
         print(f"Training in {out} is already finished; writing the missing reports.")
         history = training_history(out)
@@ -250,6 +300,26 @@ def _train_and_report(args, out: Path, epochs: int, started: float) -> dict:
     return metrics
 
 
+def run_predict(args) -> None:
+    """Print one line per image and rank: path, class, probability (and write --csv)."""
+    from cnnkit.inference import load_run, predict_files
+
+    table = predict_files(load_run(args.run), args.images, top=args.top)
+    for path, rank, name, probability in table.itertuples(index=False, name=None):
+        print(f"{path}\t{name}\t{probability:.4f}" + (f"\t(rank {rank})" if args.top > 1 else ""))
+    if args.csv is not None:
+        with atomic_path(args.csv) as temporary:
+            table.to_csv(temporary, index=False)
+
+
+def run_evaluate(args) -> None:
+    from cnnkit.inference import evaluate_run, load_run
+
+    metrics = evaluate_run(load_run(args.run), args.dataset, args.out)
+    print(f"Accuracy {metrics['accuracy']:.4f} on {metrics['examples']} images of {args.dataset}; results in "
+          f"{metrics['folder']}")  # fmt: skip
+
+
 def training_history(out: Path):
     """The history DataFrame of a finished run folder (from its ``history.csv``)."""
     frame = read_log(out / "history.csv")
@@ -283,9 +353,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "datasets":
             for name in images.list_datasets():
                 print(f"{name:14s} {'x'.join(map(str, images.NATIVE_SHAPES[name]))}")
+            print(f"{'PATH':14s} a folder of your own images, one subfolder per class")
+        elif args.command == "predict":
+            run_predict(args)
+        elif args.command == "evaluate":
+            run_evaluate(args)
         else:
             run_training(args)
-    except (UnknownNameError, OutputFolderError) as error:  # a bad argument: as argparse's errors
+    except (UnknownNameError, OutputFolderError, folders.BadImageFilesError, folders.FolderDatasetError,
+            RunFolderError) as error:  # a bad argument: as argparse's errors  # fmt: skip
         print(f"error: {error}", file=sys.stderr)
         return 2
     except CnnkitError as error:

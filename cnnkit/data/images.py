@@ -32,7 +32,7 @@ import tensorflow as tf
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from cnnkit.data import image_files
+from cnnkit.data import folders, image_files
 from cnnkit.errors import CorruptDatasetError, DatasetNotFoundError, UnknownNameError
 from cnnkit.files import data_dir
 
@@ -381,12 +381,16 @@ def load_dataset(
     download: bool = True,
     folder: str | Path | None = None,
     validation_fraction: float = 0.1,
+    fractions=(0.7, 0.15, 0.15),
 ) -> ImageDataset:
     """Load an image dataset as train / validation / test ``tf.data`` pipelines.
 
     Args:
         name: ``"mnist_sample"`` (offline default: 5,000 real MNIST digits), ``"digits"``
-            (offline), ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``.
+            (offline), ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``; or the path of a
+            folder of your own images with one subfolder per class
+            (:func:`cnnkit.data.folders.load_folder`: every file is checked first, the split is
+            stratified by ``fractions`` and ``seed``, ``resize_to`` and ``channels`` apply).
         batch_size: images per batch.
         pad_to: zero-pad to a centered square of this size (LeNet-5 pads 28 to 32).
         resize_to: resize to ``int`` or ``(height, width)``, lazily per batch (AlexNet: 224).
@@ -399,12 +403,18 @@ def load_dataset(
         download: allow downloading a missing file; a clear error otherwise.
         folder: the data folder (default ``$CNNKIT_DATA`` or the checkout's ``data/``).
         validation_fraction: share of the official training set held out for validation.
+        fractions: train / validation / test shares of an image folder.
 
     Example:
         >>> data = load_dataset("digits", pad_to=32)
         >>> data.info.input_shape
         (32, 32, 1)
     """
+    if folders.is_folder_dataset(name):
+        if pad_to is not None or standardize:
+            raise ValueError("pad_to and standardize apply to the built-in datasets, not to an image folder.")
+        return folders.load_folder(name, image_size=resize_to, channels=channels, fractions=fractions,
+                                   batch_size=batch_size, seed=seed, augment=augment)  # fmt: skip
     arrays = load_arrays(name, download=download, folder=folder, validation_fraction=validation_fraction)
     statistics = channel_statistics(arrays["x_train"]) if standardize else None
     options = dict(batch_size=batch_size, pad_to=pad_to, resize_to=resize_to, channels=channels,

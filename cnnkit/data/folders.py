@@ -1,0 +1,245 @@
+"""Your own images: a folder with one subfolder per class, as ``tf.data`` pipelines.
+
+The layout is Keras' ``image_dataset_from_directory`` convention::
+
+    my_images/
+        cats/   a.jpg  b.png ...
+        dogs/   c.jpg ...
+
+Classes are the subfolder names in alphabetical order; images are the ``.png``, ``.jpg``,
+``.jpeg``, ``.bmp`` and ``.gif`` files inside them (subfolders included, hidden files skipped).
+Before anything is trained, :func:`check_image_files` opens every file with Pillow:
+unreadable, truncated or non-image files, formats TensorFlow cannot decode, and images above a
+pixel limit (decompression bombs: a 100 KB PNG can declare 20000x20000 pixels) are all
+reported in one :class:`BadImageFilesError` that names them. The split into training,
+validation and test sets is stratified and fixed by ``seed``. Images are read, decoded,
+resized and scaled to [0, 1] batch by batch inside the pipeline: only file names are held in
+memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from cnnkit.errors import CnnkitError, CorruptDatasetError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+DECODABLE_FORMATS = {"PNG", "JPEG", "MPO", "BMP", "GIF"}  # what tf.io.decode_image reads
+MAX_PIXELS = 50_000_000  # per image; a 12-megapixel photo has 12,000,000
+SHOWN_PROBLEMS = 20
+
+
+class FolderDatasetError(CnnkitError, ValueError):
+    """The folder is not a usable class-per-subfolder dataset (the message says why)."""
+
+
+class BadImageFilesError(CorruptDatasetError):
+    """Some files of an image folder cannot be used; ``problems`` lists ``(path, reason)``."""
+
+    def __init__(self, message, problems):
+        super().__init__(message)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """What :func:`scan_folder` found: one path and class index per image, and the classes.
+
+    Attributes:
+        root: the folder.
+        paths: file paths (str), sorted by class then name.
+        labels: int64 ``(n,)`` class indices.
+        class_names: the subfolder names, sorted.
+    """
+
+    root: Path
+    paths: tuple[str, ...]
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def scan_folder(folder) -> ImageFolder:
+    """List the images of a class-per-subfolder dataset (no file is opened here)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FolderDatasetError(f"{root} is not a folder. Give a folder with one subfolder of images per class.")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise FolderDatasetError(
+            f"{root} has {len(classes)} class subfolder(s); a classifier needs at least two, e.g. "
+            f"{root}/cats/*.jpg and {root}/dogs/*.jpg."
+        )
+    paths, labels = [], []
+    for index, name in enumerate(classes):
+        files = sorted(str(p) for p in (root / name).rglob("*") if p.is_file() and is_image_file(p))
+        if not files:
+            raise FolderDatasetError(
+                f"The class folder {root / name} holds no images ({', '.join(IMAGE_SUFFIXES)} files); "
+                "add some or remove the folder."
+            )
+        paths += files
+        labels += [index] * len(files)
+    return ImageFolder(root, tuple(paths), np.asarray(labels, dtype="int64"), tuple(classes))
+
+
+def _inspect_file(path: str, max_pixels: int):
+    """``(size, mode, problem)`` of one file: ``problem`` is None when the file is usable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+            if width * height > max_pixels:
+                return None, None, (
+                    f"{width}x{height} = {width * height:,} pixels, above the limit of {max_pixels:,} "
+                    "(a decompression bomb, or a photo to shrink first)"
+                )
+            if image.format not in DECODABLE_FORMATS:
+                return None, None, f"a {image.format} image; TensorFlow reads PNG, JPEG, BMP and GIF"
+            mode = image.mode
+            image.load()  # decodes every pixel: finds truncated and damaged files
+    except Image.DecompressionBombError as error:  # Pillow's own limit, checked at open
+        return None, None, f"above the pixel limit ({error})"
+    except Image.UnidentifiedImageError:
+        return None, None, "not an image file (unreadable by Pillow)"
+    except (OSError, SyntaxError, ValueError) as error:
+        return None, None, f"damaged or truncated ({error})"
+    return (height, width), mode, None
+
+
+def check_image_files(paths, max_pixels: int = MAX_PIXELS, workers: int | None = None):
+    """Open and decode every file; raise :class:`BadImageFilesError` naming each bad one.
+
+    Returns ``(sizes, modes)``: the ``(height, width)`` and Pillow mode of each image.
+    ``max_pixels`` refuses images larger than that many pixels before they are decoded.
+    """
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda p: _inspect_file(p, max_pixels), paths))
+    problems = [(path, problem) for path, (_, _, problem) in zip(paths, results, strict=True) if problem]
+    if problems:
+        shown = "\n".join(f"  {path}: {problem}" for path, problem in problems[:SHOWN_PROBLEMS])
+        more = f"\n  ... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+        raise BadImageFilesError(
+            f"{len(problems)} of {len(paths)} image files cannot be used; fix or remove them:\n{shown}{more}",
+            problems,
+        )
+    return [r[0] for r in results], [r[1] for r in results]
+
+
+def split_folder(images: ImageFolder, fractions=(0.7, 0.15, 0.15), seed: int = 0) -> dict[str, np.ndarray]:
+    """Stratified indices ``{"train", "validation", "test"}`` with the given fractions."""
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
+        raise FolderDatasetError(f"fractions must be three positive numbers that add up to 1, got {fractions}.")
+    counts = Counter(images.labels.tolist())
+    rare = [images.class_names[c] for c, n in counts.items() if n < 3]
+    if rare or min(fractions) * len(images.labels) < len(counts):
+        raise FolderDatasetError(
+            f"Too few images for a stratified {fractions} split of {len(images.labels)} images in "
+            f"{len(counts)} classes (classes with fewer than 3 images: {rare or 'none'}); add images."
+        )
+    indices = np.arange(len(images.labels))
+    rest, test = train_test_split(indices, test_size=fractions[2], stratify=images.labels, random_state=seed)
+    train, validation = train_test_split(rest, test_size=fractions[1] / (fractions[0] + fractions[1]),
+                                         stratify=images.labels[rest], random_state=seed)  # fmt: skip
+    return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
+
+
+def load_image(path, image_size, channels: int):
+    """Read, decode, resize (bilinear, antialiased) and scale one image file to float32 [0, 1].
+
+    ``path``: a string tensor or str; returns ``(height, width, channels)``.
+    """
+    import tensorflow as tf
+
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image = tf.image.resize(image, image_size, method="bilinear", antialias=True) / 255.0
+    if channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    image.set_shape((*image_size, channels))
+    return image
+
+
+def file_pipeline(paths, labels, image_size, channels, batch_size=32, shuffle=False, seed=0):
+    """A batched, prefetched ``tf.data`` pipeline of ``(images, labels)`` read from files."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, dtype="int32")))
+    if shuffle:
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(lambda p, y: (load_image(p, image_size, channels), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def default_shape(sizes, modes) -> tuple[int, int, int]:
+    """The images' own size when they all share one (else 224x224), and 1 channel when all are
+    grayscale (Pillow modes "1", "L", "I", "I;16", "F"), else 3."""
+    height, width = Counter(sizes).most_common(1)[0][0] if len(set(sizes)) == 1 else (224, 224)
+    gray = all(mode in {"1", "L", "I", "I;16", "F", "LA"} for mode in modes)
+    return int(height), int(width), 1 if gray else 3
+
+
+def load_folder(folder, *, image_size=None, channels=None, fractions=(0.7, 0.15, 0.15), batch_size=32,
+                seed: int = 0, augment=None, max_pixels: int = MAX_PIXELS, verbose: bool = True):  # fmt: skip
+    """Load a class-per-subfolder image folder as train / validation / test pipelines.
+
+    Args:
+        folder: the folder (see the module docstring).
+        image_size: ``(height, width)`` (or an int) to resize to; default: the images' own
+            size when they all share one, else 224x224.
+        channels: 1 (grayscale) or 3 (RGB); default: 1 when every image is grayscale.
+        fractions: train / validation / test shares, stratified by class.
+        seed: fixes the split and the training pipeline's shuffling.
+        augment: a map function over training batches, as for the built-in datasets.
+        max_pixels: refuse images with more pixels than this (before decoding them).
+        verbose: print the classes and the split.
+
+    Returns an :class:`~cnnkit.data.images.ImageDataset` whose ``info.name`` is the folder.
+    """
+    import tensorflow as tf
+
+    from cnnkit.data.images import DatasetInfo, ImageDataset
+
+    images = scan_folder(folder)
+    sizes, modes = check_image_files(images.paths, max_pixels)
+    split = split_folder(images, fractions, seed)
+    height, width, depth = default_shape(sizes, modes)
+    if image_size is not None:
+        height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    depth = int(channels or depth)
+    if depth not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {depth}.")
+    pipelines = {
+        name: file_pipeline([images.paths[i] for i in index], images.labels[index], (height, width), depth,
+                            batch_size, shuffle=name == "train", seed=seed)  # fmt: skip
+        for name, index in split.items()
+    }
+    if augment is not None:
+        pipelines["train"] = pipelines["train"].map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    counts = {name: len(index) for name, index in split.items()}
+    if verbose:
+        shares = ", ".join(f"{name} {fraction:.0%} ({counts[name]})" for name, fraction in
+                           zip(counts, fractions, strict=True))  # fmt: skip
+        print(f"{images.root}: {len(images.paths)} images in {len(images.class_names)} classes "
+              f"{list(images.class_names)}; split (seed {seed}): {shares}; images {height}x{width}x{depth}")  # fmt: skip
+    info = DatasetInfo(name=str(images.root), class_names=images.class_names, input_shape=(height, width, depth),
+                       num_examples=counts)  # fmt: skip
+    return ImageDataset(info=info, **pipelines)
+
+
+def is_folder_dataset(name) -> bool:
+    """True when ``name`` (a dataset argument) is a path to a folder rather than a dataset name."""
+    return isinstance(name, os.PathLike) or (isinstance(name, str) and (os.sep in name or Path(name).is_dir()))
