@@ -101,7 +101,7 @@ def test_every_kind_of_bad_file_is_named_in_one_error(tmp_path, digit_folder):
     assert message.startswith("6 of 66 image files cannot be used")
     for name in bad:
         assert f"digit_3/{name}:" in message
-    assert "20000x20000 = 400,000,000 pixels, above the limit" in message
+    assert "bomb.png: above the pixel limit" in message and "400000000 pixels" in message
     assert "digit_7/cut.jpg: damaged or truncated" in message
     assert "digit_7/tiff.png: a TIFF image; TensorFlow reads PNG, JPEG, BMP and GIF" in message
     assert {path.split("/")[-1] for path, _ in caught.value.problems} == {*bad, "cut.jpg", "tiff.png"}

@@ -110,7 +110,7 @@ def _inspect_file(path: str, max_pixels: int):
             mode = image.mode
             image.load()  # decodes every pixel: finds truncated and damaged files
     except Image.DecompressionBombError as error:  # Pillow's own limit, checked at open
-        return None, None, f"above the pixel limit ({error})"
+        return None, None, f"above the pixel limit, a decompression bomb ({error})"
     except Image.UnidentifiedImageError:
         return None, None, "not an image file (unreadable by Pillow)"
     except (OSError, SyntaxError, ValueError) as error:
