@@ -76,13 +76,16 @@ def input_options(model_name: str, dataset_name: str) -> dict:
     native = images.NATIVE_SHAPES[dataset_name]
     if not spec.fixed_input or native == spec.input_shape:
         return {}
-    if native[2] != spec.input_shape[2]:
+    options = {}
+    if native[2] == 1 and spec.input_shape[2] == 3:  # gray digits into an RGB network: repeat the channel
+        options["channels"] = 3
+    elif native[2] != spec.input_shape[2]:
         raise CnnkitError(
             f"{model_name} takes {spec.input_shape[2]}-channel images but {dataset_name} has "
             f"{native[2]} channels; choose a {'grayscale' if spec.input_shape[2] == 1 else 'colour'} dataset."
         )
     size = spec.input_shape[0]
-    return {"pad_to": size} if spec.fit_input == "pad" else {"resize_to": spec.input_shape[:2]}
+    return {**options, **({"pad_to": size} if spec.fit_input == "pad" else {"resize_to": spec.input_shape[:2]})}
 
 
 def _model_option(text: str) -> tuple[str, object]:

@@ -71,3 +71,45 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "smoothing": self.smoothing}
+
+
+def fine_tune(model, train_data, validation_data, *, head_epochs: int = 5, fine_tune_epochs: int = 5,
+              unfreeze: float = 0.3, head_learning_rate: float = 1e-3, fine_tune_learning_rate: float = 1e-5,
+              out_dir=None, verbose="auto"):  # fmt: skip
+    """Transfer learning in two phases, as the Keras transfer-learning guide does it.
+
+    1. The backbone of a :func:`cnnkit.models.applications.pretrained` model stays frozen and
+       only the new head trains (Adam, ``head_learning_rate``) for ``head_epochs``.
+    2. The top ``unfreeze`` share of the backbone's layers (a fraction, or a number of layers)
+       is unfrozen, batch-norm layers excepted (they keep their ImageNet statistics, and the
+       model calls the backbone in inference mode anyway), and training continues with a
+       learning rate 100x lower for ``fine_tune_epochs``, so the pretrained features are
+       adjusted, not destroyed.
+
+    With ``out_dir`` each phase is a resumable run folder (``out_dir/head``,
+    ``out_dir/fine_tune``). Returns the history of both phases as one DataFrame with a
+    ``phase`` column; epochs are numbered on across the phases.
+    """
+    import pandas as pd
+
+    from cnnkit.models.applications import find_backbone
+    from cnnkit.training import train
+
+    backbone = find_backbone(model)
+    backbone.trainable = False
+    folder = (lambda name: None) if out_dir is None else (lambda name: f"{out_dir}/{name}")  # noqa: E731
+    head = train(model, train_data, validation_data, epochs=head_epochs, learning_rate=head_learning_rate,
+                 out_dir=folder("head"), verbose=verbose).assign(phase="head")  # fmt: skip
+    if fine_tune_epochs <= 0:
+        return head
+    backbone.trainable = True
+    count = unfreeze if isinstance(unfreeze, int) and not isinstance(unfreeze, bool) else round(unfreeze * len(backbone.layers))
+    if not 0 < count <= len(backbone.layers):
+        raise ValueError(f"unfreeze must select 1..{len(backbone.layers)} layers, got {unfreeze!r}.")
+    for index, layer in enumerate(backbone.layers):
+        layer.trainable = index >= len(backbone.layers) - count and not isinstance(layer, keras.layers.BatchNormalization)
+    model.compile(optimizer=keras.optimizers.Adam(fine_tune_learning_rate), loss=model.loss, metrics=["accuracy"])
+    tuned = train(model, train_data, validation_data, epochs=fine_tune_epochs, out_dir=folder("fine_tune"),
+                  verbose=verbose).assign(phase="fine_tune")  # fmt: skip
+    tuned.index = tuned.index + len(head)
+    return pd.concat([head, tuned])

@@ -1,15 +1,27 @@
-"""Models taken straight from ``keras.applications``, not rewritten here.
+"""Models taken straight from ``keras.applications``, not rewritten here, and transfer learning.
 
 Inception-ResNet-v2 (Szegedy et al. 2016: inception modules with residual connections) and
 NASNet-A Mobile (Zoph et al. 2017: cells found by architecture search) are registered so that
 they can be built, listed and compared by name like the others. ``weights=None`` by default
 (offline); pass ``weights="imagenet"`` to download Keras' ImageNet weights once.
+
+:func:`pretrained` wraps an ImageNet backbone (MobileNetV2, ResNet50, EfficientNetB0, VGG16)
+with its own preprocessing inside the model and a new head, registered as
+``mobilenet_v2_pretrained`` and friends: how most people apply a CNN to a small dataset.
 """
 
 from __future__ import annotations
 
-import keras
+import os
+from functools import partial
+from pathlib import Path
 
+import keras
+from keras import ops
+
+from cnnkit.errors import CnnkitError, UnknownNameError
+from cnnkit.files import offline
+from cnnkit.models.layers import PACKAGE
 from cnnkit.models.registry import register
 
 
@@ -29,3 +41,117 @@ def nasnet_mobile(input_shape=(224, 224, 3), num_classes: int = 1000, weights=No
     return keras.applications.NASNetMobile(
         weights=weights, input_shape=tuple(input_shape), classes=num_classes
     )
+
+
+# --- transfer learning: ImageNet backbones with a new head ------------------------------------
+
+# name -> (keras.applications constructor, how it wants its pixels, cached weights file prefix)
+BACKBONES = {
+    "mobilenet_v2": ("MobileNetV2", "tf", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top"),
+    "resnet50": ("ResNet50", "caffe", "resnet50_weights_tf_dim_ordering_tf_kernels_notop"),
+    "efficientnet_b0": ("EfficientNetB0", "raw255", "efficientnetb0_notop"),
+    "vgg16": ("VGG16", "caffe", "vgg16_weights_tf_dim_ordering_tf_kernels_notop"),
+}
+
+
+class WeightsUnavailableError(CnnkitError, FileNotFoundError):
+    """Pretrained weights are not cached and may not (or could not) be downloaded."""
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ImagenetPreprocessing(keras.layers.Layer):
+    """Bring [0, 1] RGB images to what an ImageNet backbone was trained on, inside the model.
+
+    ``mode``: ``"tf"`` scales to [-1, 1] (MobileNetV2); ``"caffe"`` converts RGB to BGR on the
+    0-255 scale and subtracts the ImageNet channel means (ResNet50, VGG16); ``"raw255"`` only
+    scales to 0-255 (EfficientNet normalizes inside itself). Being a layer (not a Lambda), the
+    step is saved with the model and reloads in Keras' safe mode: a model never meets images
+    prepared the wrong way.
+    """
+
+    MEANS_BGR = (103.939, 116.779, 123.68)
+
+    def __init__(self, mode: str = "tf", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("tf", "caffe", "raw255"):
+            raise ValueError(f"mode must be 'tf', 'caffe' or 'raw255', got {mode!r}.")
+        self.mode = mode
+
+    def call(self, inputs):
+        if self.mode == "tf":
+            return inputs * 2.0 - 1.0
+        if self.mode == "raw255":
+            return inputs * 255.0
+        bgr = ops.flip(inputs * 255.0, axis=-1)
+        return bgr - ops.convert_to_tensor(self.MEANS_BGR, dtype=inputs.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def _weights_cached(prefix: str) -> bool:
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return any(path.name.startswith(prefix) for path in (home / "models").glob("*.h5"))
+
+
+def pretrained(name: str, num_classes: int = 10, input_shape=(224, 224, 3), weights="imagenet", trainable=False,
+               dropout: float = 0.2) -> keras.Model:  # fmt: skip
+    """A keras.applications backbone with its preprocessing inside and a new softmax head.
+
+    ``image [0, 1] -> ImagenetPreprocessing -> backbone (no top, global average pooling,
+    batch norm always in inference mode) -> dropout -> dense num_classes``. ``name``: a key of
+    :data:`BACKBONES`. ``trainable=False`` freezes the backbone (train the head first, then
+    see :func:`cnnkit.recipes.fine_tune`). ``weights="imagenet"`` downloads Keras' weights once
+    (cached in ``~/.keras/models``); offline (``$CNNKIT_OFFLINE``) and not cached, it fails with
+    :class:`WeightsUnavailableError`. ``weights=None`` (or ``"none"``) starts from random
+    weights, e.g. in tests.
+    """
+    if name not in BACKBONES:
+        raise UnknownNameError(f"Unknown backbone {name!r}. Known backbones: {', '.join(sorted(BACKBONES))}.")
+    constructor, mode, prefix = BACKBONES[name]
+    weights = None if weights in (None, "none", "None") else weights
+    if weights == "imagenet" and offline() and not _weights_cached(prefix):
+        raise WeightsUnavailableError(
+            f"The ImageNet weights of {name} are not cached in ~/.keras/models and downloads are disabled "
+            "($CNNKIT_OFFLINE). Run once with a network connection, or pass weights=None (-o weights=none) "
+            "to train from random weights."
+        )
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = ImagenetPreprocessing(mode, name="preprocessing")(inputs)
+    try:
+        backbone = getattr(keras.applications, constructor)(include_top=False, weights=weights,
+                                                            input_shape=tuple(input_shape), pooling="avg")  # fmt: skip
+    except (OSError, ValueError) as error:
+        if weights is None or "URL fetch failure" not in str(error) and "fetch" not in str(error).lower():
+            raise
+        raise WeightsUnavailableError(
+            f"Could not download the ImageNet weights of {name} ({error}). Connect to the internet once, "
+            "or pass weights=None to train from random weights."
+        ) from None
+    except Exception as error:  # keras' download raises a plain Exception on network errors
+        raise WeightsUnavailableError(
+            f"Could not download the ImageNet weights of {name} ({error}). Connect to the internet once, "
+            "or pass weights=None to train from random weights."
+        ) from None
+    backbone.trainable = trainable
+    x = backbone(x, training=False)  # batch norm keeps its ImageNet statistics, even when fine-tuned
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=f"{name}_pretrained")
+
+
+def find_backbone(model: keras.Model) -> keras.Model:
+    """The nested backbone model of a :func:`pretrained` model."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(nested) != 1:
+        raise ValueError(f"{model.name} has {len(nested)} nested models; expected one backbone.")
+    return nested[0]
+
+
+_PRETRAINED_COUNTS = {"mobilenet_v2": 2_270_794, "resnet50": 23_608_202, "efficientnet_b0": 4_062_381,
+                      "vgg16": 14_719_818}  # count_params() with 10 classes  # fmt: skip
+
+for _name, (_constructor, _mode, _prefix) in BACKBONES.items():
+    register(f"{_name}_pretrained", summary=f"keras.applications {_constructor} pretrained on ImageNet, new head, "
+             "224x224x3 (-o weights=none: random)", fixed_input=True, fit_input="resize", pretrained=True,
+             parameters=_PRETRAINED_COUNTS[_name])(partial(pretrained, _name))  # fmt: skip

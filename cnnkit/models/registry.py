@@ -44,6 +44,8 @@ class ModelSpec:
         parameters: ``count_params()`` of the default build (trainable weights and batch-norm
             statistics), stated here so that a listing need not build every model; the tests
             check it against a real build, and the published counts separately.
+        pretrained: True for a backbone with downloadable ImageNet weights (its builder takes
+            ``weights=``; ``weights=None`` builds it offline).
         min_size: the smallest height and width cnnkit builds it for (below it the strided
             layers would leave nothing; the ImageNet families are not meant for less than 32).
     """
@@ -58,6 +60,7 @@ class ModelSpec:
     year: int | None = None
     parameters: int | None = None
     min_size: int = 1
+    pretrained: bool = False
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -72,7 +75,7 @@ def default_input_shape(builder) -> tuple[int, ...]:
 
 
 def register(name: str, *, summary: str, fixed_input=False, fit_input="resize", takes="images",
-             year=None, parameters=None, min_size=1):  # fmt: skip
+             year=None, parameters=None, min_size=1, pretrained=False):  # fmt: skip
     """Decorator that adds a builder to the registry under ``name`` (see :class:`ModelSpec`)."""
     if fit_input not in {"pad", "resize"}:
         raise ValueError(f"fit_input must be 'pad' or 'resize', got {fit_input!r}.")
@@ -83,7 +86,7 @@ def register(name: str, *, summary: str, fixed_input=False, fit_input="resize", 
         if name in _REGISTRY:
             raise ValueError(f"A model named {name!r} is already registered.")
         _REGISTRY[name] = ModelSpec(name, builder, summary, default_input_shape(builder), fixed_input,
-                                    fit_input, takes, year, parameters, min_size)  # fmt: skip
+                                    fit_input, takes, year, parameters, min_size, pretrained)  # fmt: skip
         return builder
 
     return decorator

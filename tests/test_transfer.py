@@ -1,0 +1,93 @@
+"""Transfer learning (issue 12, item 4): ImageNet backbones with their preprocessing inside the
+model, the two-phase fine-tuning recipe, and the offline behaviour. No test downloads weights:
+they use ``weights=None`` (random weights) and say so."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+from cnnkit import cli
+from cnnkit.models import build, get_spec
+from cnnkit.models.applications import (
+    BACKBONES,
+    ImagenetPreprocessing,
+    WeightsUnavailableError,
+    find_backbone,
+    pretrained,
+)
+from cnnkit.recipes import fine_tune
+
+
+@pytest.mark.parametrize(
+    ("mode", "reference"),
+    [
+        ("tf", keras.applications.mobilenet_v2.preprocess_input),
+        ("caffe", keras.applications.resnet50.preprocess_input),
+        ("caffe", keras.applications.vgg16.preprocess_input),
+        ("raw255", keras.applications.efficientnet.preprocess_input),
+    ],
+)
+def test_preprocessing_inside_the_model_equals_keras_preprocess_input(mode, reference):
+    images = np.random.default_rng(0).uniform(0, 1, size=(2, 8, 8, 3)).astype("float32")
+    expected = reference(images * 255.0)
+    np.testing.assert_allclose(ImagenetPreprocessing(mode)(images).numpy(), expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_pretrained_models_train_only_their_head_until_unfrozen(name):
+    spec = get_spec(f"{name}_pretrained")
+    assert spec.pretrained and spec.fixed_input and spec.input_shape == (224, 224, 3)
+    model = build(f"{name}_pretrained", num_classes=5, weights=None)  # random weights: offline
+    head = model.get_layer("predictions")
+    assert [w.path for w in model.trainable_weights] == [w.path for w in head.trainable_weights]
+    assert model.output_shape == (None, 5) and not find_backbone(model).trainable
+
+
+def test_offline_without_cached_weights_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))
+    with pytest.raises(WeightsUnavailableError, match="not cached in ~/.keras/models and downloads are disabled"):
+        build("mobilenet_v2_pretrained")
+    code = cli.main(["train", "mobilenet_v2_pretrained", "--dataset", "digits", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 1 and "-o weights=none" in err and "Traceback" not in err
+
+
+def small_rgb_data(n=48, size=48, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    images = rng.uniform(0, 0.5, size=(n, size, size, 3)).astype("float32")
+    images[labels == 1, : size // 2] += 0.5  # class 1: a bright top half
+    return tf.data.Dataset.from_tensor_slices((images, labels.astype("int32"))).batch(16)
+
+
+def test_fine_tune_trains_the_head_then_the_top_of_the_backbone_with_batch_norm_frozen(tmp_path):
+    keras.utils.set_random_seed(0)
+    # The registry entry fixes 224x224 for the command line; the function takes any size >= 32.
+    model = pretrained("mobilenet_v2", num_classes=2, input_shape=(48, 48, 3), weights=None)
+    backbone = find_backbone(model)
+    data = small_rgb_data()
+    before = {layer.name: [w.numpy().copy() for w in layer.weights] for layer in backbone.layers if layer.weights}
+    history = fine_tune(model, data, data, head_epochs=2, fine_tune_epochs=2, unfreeze=10, out_dir=tmp_path, verbose=0)
+    assert list(history["phase"]) == ["head", "head", "fine_tune", "fine_tune"]
+    assert list(history.index) == [0, 1, 2, 3]
+    unfrozen = backbone.layers[-10:]
+    assert all(layer.trainable != isinstance(layer, keras.layers.BatchNormalization) for layer in unfrozen)
+    assert not any(layer.trainable for layer in backbone.layers[:-10])
+    changed = lambda layer: any(not np.array_equal(a, b.numpy()) for a, b in zip(before[layer.name], layer.weights))  # noqa: E731
+    weighted = [layer for layer in backbone.layers if layer.weights]
+    assert not any(changed(layer) for layer in weighted if layer not in unfrozen)  # the lower layers kept theirs
+    assert any(changed(layer) for layer in unfrozen if layer.trainable and layer.weights)  # the top was fine-tuned
+    assert (tmp_path / "head" / "run.json").exists() and (tmp_path / "fine_tune" / "model.keras").exists()
+
+
+def test_the_command_line_trains_a_pretrained_backbone_on_a_folder(tmp_path, capsys):
+    from tests.test_folders import write_digit_folder
+
+    folder = write_digit_folder(tmp_path / "digits", per_class=8, classes=(0, 1))
+    out = tmp_path / "run"
+    code = cli.main(["train", "mobilenet_v2_pretrained", "--dataset", str(folder), "--epochs", "1",
+                     "-o", "weights=none", "--split", "0.5,0.25,0.25", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    assert model.input_shape == (None, 224, 224, 3)  # gray digits brought to the backbone's RGB input
