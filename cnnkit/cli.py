@@ -43,7 +43,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from cnnkit import evaluation, plots  # noqa: E402
-from cnnkit.data import augment, folders, images  # noqa: E402
+from cnnkit.data import augment, eeg, folders, images  # noqa: E402
 from cnnkit.errors import CnnkitError, OutputFolderError, RunExistsError, UnknownNameError  # noqa: E402
 from cnnkit.files import atomic_path, folder_lock, prepare_folder, write_json  # noqa: E402
 from cnnkit.inference import RunFolderError  # noqa: E402
@@ -52,7 +52,8 @@ from cnnkit.seed import set_seed  # noqa: E402
 from cnnkit.training import read_log, train, training_scope  # noqa: E402
 
 # Epochs when --epochs is not given: enough for each dataset to converge with LeNet-5.
-DEFAULT_EPOCHS = {"mnist_sample": 20, "digits": 60, "mnist": 15, "fashion_mnist": 20, "cifar10": 30}
+DEFAULT_EPOCHS = {"mnist_sample": 20, "digits": 60, "mnist": 15, "fashion_mnist": 20, "cifar10": 30,
+                  "deap": 30, "deap_synthetic": 30}  # fmt: skip
 FOLDER_EPOCHS = 20  # for a folder of your own images
 
 
@@ -63,13 +64,20 @@ def input_options(model_name: str, dataset_name: str) -> dict:
     resized as their registry entry says; other models take the built-in datasets' images as
     they are. Images of a folder are resized to the model's default input and channels.
     """
-    spec = get_spec(model_name)
-    if spec.takes != "images":
-        from cnnkit.models import INPUT_KINDS
+    from cnnkit.models import INPUT_KINDS
 
+    spec = get_spec(model_name)
+    if dataset_name in eeg.EEG_DATASETS:
+        if spec.takes == "images":
+            raise UnknownNameError(
+                f"{model_name} takes images, but {dataset_name} holds EEG; train an EEG model on it: "
+                f"{', '.join(n for n in list_models() if get_spec(n).takes != 'images')}."
+            )
+        return {"kind": spec.takes}
+    if spec.takes != "images":
         raise UnknownNameError(
             f"{model_name} takes {INPUT_KINDS[spec.takes]}, not images, so it cannot train on "
-            f"{dataset_name}. Build it from Python with the DEAP features, as notebooks 04 and 05 do."
+            f"{dataset_name}. Train it with --dataset deap (DEAP's files in data/deap/) or --dataset deap_synthetic."
         )
     if folders.is_folder_dataset(dataset_name):
         return {"resize_to": spec.input_shape[:2], "channels": spec.input_shape[2]}
@@ -170,6 +178,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="random shifts of up to 8%% of the training images (default) or none",
     )
     run.add_argument("--seed", type=int, default=0, help="fixes the initialization, the shuffling and a folder's split")
+    run.add_argument("--subjects", type=_positive_int, default=32, help="DEAP subjects to use (deap, deap_synthetic)")
     run.add_argument("--split", type=_fractions, default=(0.7, 0.15, 0.15), metavar="TRAIN,VAL,TEST",
                      help="fractions of an image folder (default 0.7,0.15,0.15), stratified by class")
     run.add_argument("--out", type=Path, help="run folder (default runs/<model>-<dataset>-<time>)")
@@ -214,10 +223,10 @@ def run_training(args) -> dict:
     started = time.perf_counter()
     get_spec(args.model)  # unknown names fail here, before any data is loaded
     folder = folders.is_folder_dataset(args.dataset)
-    if not folder and args.dataset not in images.NATIVE_SHAPES:
+    if not folder and args.dataset not in images.NATIVE_SHAPES and args.dataset not in eeg.EEG_DATASETS:
         raise UnknownNameError(
             f"Unknown dataset {args.dataset!r}. Known datasets: {', '.join(images.list_datasets())}, "
-            "or the path of a folder of your own images."
+            f"{', '.join(eeg.EEG_DATASETS)}, or the path of a folder of your own images."
         )
     options = input_options(args.model, args.dataset)  # a model that takes no images fails here
     args.epochs = epochs = args.epochs or DEFAULT_EPOCHS.get(args.dataset, FOLDER_EPOCHS)
@@ -234,9 +243,12 @@ def run_training(args) -> dict:
         return _train_and_report(args, out, epochs, started, options)
 
 
-def _train_and_report(args, out: Path, epochs: int, started: float, options: dict) -> dict:
-    set_seed(args.seed)
-    data = images.load_dataset(
+def _load_data(args, options: dict):
+    """The dataset of a ``train`` command: EEG (DEAP), an image folder or a built-in one."""
+    if args.dataset in eeg.EEG_DATASETS:
+        return eeg.load_eeg_dataset(args.dataset, options["kind"], subjects=args.subjects,
+                                    batch_size=args.batch_size, seed=args.seed)  # fmt: skip
+    return images.load_dataset(
         args.dataset,
         batch_size=args.batch_size,
         augment=augment.random_shift(0.08, seed=args.seed) if args.augment == "shift" else None,
@@ -245,6 +257,17 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
         **({"fractions": args.split} if folders.is_folder_dataset(args.dataset) else {}),
         **options,
     )
+
+
+def _train_and_report(args, out: Path, epochs: int, started: float, options: dict) -> dict:
+    set_seed(args.seed)
+    data = _load_data(args, options)
+    synthetic = data.info.name.startswith("SYNTHETIC")
+    if synthetic:
+        (out / "SYNTHETIC.txt").write_text(
+            "This run trained and was evaluated on SYNTHETIC DEAP-format data generated by cnnkit, not on\n"
+            "DEAP recordings. Its figures say nothing about real EEG.\n"
+        )
     write_json(out / "classes.json", {"class_names": list(data.info.class_names)})
     if (out / "run.json").is_file():  # training finished before; only the reports are missing
         print(f"Training in {out} is already finished; writing the missing reports.")
@@ -279,14 +302,16 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
     with atomic_path(out / "report.csv") as temporary:
         result.report.to_csv(temporary)
     plots.save_figure(
-        plots.learning_curves(history, title=f"{best.name} on {args.dataset}"), out / "learning_curves.png"
+        plots.learning_curves(history, title=f"{best.name} on {data.info.name}"), out / "learning_curves.png"
     )
-    plots.save_figure(
-        plots.confusion_heatmap(result.confusion, data.info.class_names), out / "confusion_matrix.png"
-    )
+    confusion = plots.confusion_heatmap(result.confusion, data.info.class_names)
+    if synthetic:
+        confusion.axes[0].set_title("SYNTHETIC data (not DEAP recordings)", color="#b00020")
+    plots.save_figure(confusion, out / "confusion_matrix.png")
     metrics = {
         "model": args.model,
         "dataset": args.dataset,
+        "synthetic": synthetic,
         "epochs": int(len(history)),
         "test_accuracy": result.accuracy,
         "test_loss": float(test_loss),

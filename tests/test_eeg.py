@@ -82,3 +82,50 @@ def test_ccnn_beats_chance_clearly_on_synthetic_data():
     assert scores["accuracy"].mean() > scores["majority"].mean() + 0.15
     svm = evaluation.cross_validate(evaluation.svm_classifier(), x, labels, folds)
     assert svm["accuracy"].mean() > 0.75
+
+
+def test_deap_trains_through_the_command_line_with_a_trial_split_and_says_synthetic(tmp_path, capsys):
+    import json
+
+    from cnnkit import cli
+    from cnnkit.data import eeg
+
+    out = tmp_path / "run"
+    code = cli.main(["train", "ccnn", "--dataset", "deap_synthetic", "--subjects", "1", "--epochs", "1",
+                     "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert (out / "SYNTHETIC.txt").exists() and json.loads((out / "metrics.json").read_text())["synthetic"]
+    assert json.loads((out / "classes.json").read_text())["class_names"] == ["low valence", "high valence"]
+    arrays, synthetic = eeg.eeg_arrays("deap_synthetic", "de_grid", subjects=1)
+    assert synthetic and arrays["train"][0].shape[1:] == (9, 9, 4)
+    assert sum(len(y) for _, y in arrays.values()) == 40 * 60  # 40 trials x 60 one-second segments
+    # Trial-grouped: each split holds whole trials (60 segments each).
+    assert all(len(y) % 60 == 0 for _, y in arrays.values())
+
+
+def test_deap_without_the_licensed_files_says_where_to_put_them(tmp_path, capsys):
+    from cnnkit import cli
+
+    code = cli.main(["train", "ccnn", "--dataset", "deap", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 1 and "/deap holds 0 real DEAP subject files" in err and "--dataset deap_synthetic" in err
+    assert "Traceback" not in err
+
+
+def test_an_image_model_refuses_eeg_data_in_one_line(tmp_path, capsys):
+    from cnnkit import cli
+
+    code = cli.main(["train", "lenet5", "--dataset", "deap_synthetic", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "lenet5 takes images, but deap_synthetic holds EEG" in err
+
+
+def test_trial_split_keeps_every_trial_on_one_side_and_stratifies():
+    from cnnkit.data.eeg import trial_split
+
+    labels = np.array([0, 1] * 20)
+    split = trial_split(labels, seed=3)
+    together = np.concatenate(list(split.values()))
+    assert sorted(together) == list(range(40))
+    assert [len(split[s]) for s in ("train", "validation", "test")] == [28, 6, 6]
+    assert all(abs(labels[index].mean() - 0.5) <= 0.17 for index in split.values())

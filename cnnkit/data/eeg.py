@@ -1,0 +1,125 @@
+"""DEAP through the same front door as the images: ``load_eeg_dataset("deap", "de_grid")``.
+
+Two inputs, the two kinds of EEG models in the registry:
+
+- ``"de_grid"``: differential-entropy features of 1 s segments on the 9x9 scalp grid, 4 bands
+  (``ccnn``, ``eeg_mlp``); labels: valence high (rating > 5) or low.
+- ``"eeg_window"``: raw EEG windows ``(time steps, 32 channels)`` (``cnn1d_lstm``,
+  ``cnn1d_gru``); labels: the four valence-arousal quadrants.
+
+Sources: ``"deap"`` reads the licensed files in ``data/deap/`` (never shipped); without them it
+says where to put them. ``"deap_synthetic"`` writes and reads SYNTHETIC files in DEAP's format
+(:func:`cnnkit.data.deap.write_synthetic`); its :class:`~cnnkit.data.images.DatasetInfo`
+name starts with ``SYNTHETIC`` so that every report says so.
+
+The split is by *trial*, within each subject (:func:`trial_split`): every segment or window of
+a trial lands on the same side, so a model cannot score by recognizing a trial it has seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from cnnkit.data import deap
+from cnnkit.errors import DatasetNotFoundError, UnknownNameError
+
+EEG_DATASETS = ("deap", "deap_synthetic")
+KINDS = {"de_grid": ("low valence", "high valence"), "eeg_window": deap.QUADRANTS}
+
+
+def trial_split(labels, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, np.ndarray]:
+    """Split one subject's trials into train / validation / test trial indices.
+
+    Stratified by ``labels`` (one per trial) when every class has enough trials for it, plain
+    random otherwise; fixed by ``seed``.
+    """
+    labels = np.asarray(labels)
+    trials = np.arange(len(labels))
+    held_out = fractions[1] + fractions[2]
+    stratify = labels if np.bincount(labels).min() >= 3 else None
+    train, rest = train_test_split(trials, test_size=held_out, random_state=seed, stratify=stratify)
+    rest_stratify = labels[rest] if stratify is not None and np.bincount(labels[rest]).min() >= 2 else None
+    validation, test = train_test_split(rest, test_size=fractions[2] / held_out, random_state=seed,
+                                        stratify=rest_stratify)  # fmt: skip
+    return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
+
+
+def array_pipeline(x, y, batch_size: int = 64, shuffle: bool = False, seed: int = 0):
+    """A batched, prefetched ``tf.data`` pipeline over float arrays, taken as they are (no
+    /255 scaling: EEG features and windows are already normalized)."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((np.asarray(x, "float32"), np.asarray(y, "int32")))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def eeg_folder(source: str, subjects: int = 32, seed: int = 0):
+    """The folder of ``sNN.dat`` files for ``source`` (writing SYNTHETIC ones if asked to)."""
+    from cnnkit.files import data_dir
+
+    if source == "deap_synthetic":
+        folder = data_dir() / "deap_synthetic"
+        if len(list(folder.glob("s[0-9][0-9].dat"))) < subjects:
+            deap.write_synthetic(folder, subjects=subjects, seed=seed)
+        return folder
+    if source != "deap":
+        raise UnknownNameError(f"Unknown EEG dataset {source!r}. Known: {', '.join(EEG_DATASETS)}.")
+    folder = data_dir() / "deap"
+    found = len(list(folder.glob("s[0-9][0-9].dat")))
+    if found < subjects or deap.is_synthetic(folder):
+        raise DatasetNotFoundError(
+            f"{folder} holds {found} real DEAP subject files, {subjects} needed. DEAP is licensed and not "
+            "shipped: request it from its authors and put the preprocessed Python files (s01.dat ... s32.dat) "
+            "there, or train on generated files with --dataset deap_synthetic."
+        )
+    return folder
+
+
+def eeg_arrays(source: str = "deap", kind: str = "de_grid", subjects: int = 32, seed: int = 0,
+               window: int = 128, downsample: int = 1):  # fmt: skip
+    """``{split: (x, y)}`` arrays of ``subjects`` subjects, split by trial within each subject."""
+    from cnnkit.data import eeg_features
+
+    if kind not in KINDS:
+        raise UnknownNameError(f"Unknown EEG input {kind!r}. Known: {', '.join(KINDS)}.")
+    folder = eeg_folder(source, subjects, seed)
+    files = deap.subject_files(folder)[:subjects]
+    parts = {split: ([], []) for split in ("train", "validation", "test")}
+    if kind == "de_grid":
+        features, ratings = eeg_features.preprocess_folder(folder, progress=False)
+        per_subject = [(features[i], deap.binary_labels(ratings[i])) for i in range(min(subjects, len(features)))]
+    else:
+        per_subject = []
+        for path in files:
+            data, ratings = deap.read_subject(path)
+            per_subject.append((eeg_features.eeg_windows(data[:, :32], window, downsample), deap.quadrant_labels(ratings)))
+    for samples, labels in per_subject:  # samples: (trials, pieces, ...) with one label per trial
+        for split, trials in trial_split(labels, seed).items():
+            parts[split][0].append(samples[trials].reshape(-1, *samples.shape[2:]))
+            parts[split][1].append(np.repeat(labels[trials], samples.shape[1]))
+    return {split: (np.concatenate(x), np.concatenate(y)) for split, (x, y) in parts.items()}, deap.is_synthetic(folder)
+
+
+def load_eeg_dataset(source: str = "deap", kind: str = "de_grid", *, subjects: int = 32, batch_size: int = 64,
+                     seed: int = 0, window: int = 128, downsample: int = 1):  # fmt: skip
+    """DEAP as train / validation / test pipelines for the EEG models (see the module docstring).
+
+    Returns an :class:`~cnnkit.data.images.ImageDataset` (the same container as the images):
+    ``info.name`` is ``"deap"`` or ``"SYNTHETIC deap_synthetic"``, ``info.input_shape`` the
+    model input, e.g. ``(9, 9, 4)`` or ``(128, 32)``.
+    """
+    from cnnkit.data.images import DatasetInfo, ImageDataset
+
+    arrays, synthetic = eeg_arrays(source, kind, subjects, seed, window, downsample)
+    pipelines = {split: array_pipeline(x, y, batch_size, shuffle=split == "train", seed=seed)
+                 for split, (x, y) in arrays.items()}  # fmt: skip
+    info = DatasetInfo(
+        name=("SYNTHETIC " if synthetic else "") + source,
+        class_names=tuple(KINDS[kind]),
+        input_shape=tuple(arrays["train"][0].shape[1:]),
+        num_examples={split: len(y) for split, (_, y) in arrays.items()},
+    )
+    return ImageDataset(info=info, **pipelines)
