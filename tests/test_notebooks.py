@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]
 
 def test_the_notebooks_are_there():
     expected = {"00_cnn_fundamentals.ipynb", "01_lenet5.ipynb", "02_alexnet.ipynb", "03_resnet.ipynb",
-                "04_eeg_deap_ccnn.ipynb", "05_eeg_cnn_rnn.ipynb"}  # fmt: skip
+                "04_eeg_deap_ccnn.ipynb", "05_eeg_cnn_rnn.ipynb", "06_transfer_learning.ipynb"}  # fmt: skip
     assert expected <= {path.name for path in NOTEBOOKS}
 
 
