@@ -17,10 +17,13 @@ saved model loads anywhere with plain Keras::
     model = keras.saving.load_model("runs/.../model.keras", safe_mode=True)
 
 (That imports Keras and TensorFlow. Worker processes started by ``multiprocessing``, such as
-the EEG feature workers, skip it and stay light; ``import cnnkit.models`` registers them there.)
+the EEG feature workers, skip it and stay light, and so does any process started with
+``CNNKIT_LIGHT_IMPORT=1``, e.g. one that only reads data files; ``import cnnkit.models``
+registers the objects there.)
 """
 
 import multiprocessing
+import os
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -47,7 +50,8 @@ def register_custom_objects() -> None:
     import_module("cnnkit.recipes")  # SmoothedSparseCategoricalCrossentropy
 
 
-if multiprocessing.parent_process() is None:  # not in a worker process
+_LIGHT = os.environ.get("CNNKIT_LIGHT_IMPORT", "").strip().lower() in {"1", "true", "yes"}
+if multiprocessing.parent_process() is None and not _LIGHT:  # not in a worker or light process
     register_custom_objects()
 
 

@@ -49,14 +49,18 @@ READ_IN_CHILD = textwrap.dedent(
         message = str(error)
     status = Path("/proc/self/status").read_text().splitlines()
     peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    assert "tensorflow" not in sys.modules  # the measurement is the reader's alone
     print(json.dumps({"message": message, "seconds": time.perf_counter() - started, "peak_mb": peak_mb}))
     """
 )
 
 
 def read_in_child(reader, path):
+    import os
+
+    env = {**os.environ, "CNNKIT_LIGHT_IMPORT": "1"}  # a reader's process: no Keras in the measurement
     done = subprocess.run([sys.executable, "-c", READ_IN_CHILD, reader, str(path)], capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+                          text=True, timeout=120, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"{reader} {path.name}: refused in {result['seconds']:.2f} s, peak {result['peak_mb']:.0f} MB")

@@ -82,3 +82,12 @@ def test_a_trained_run_with_cnnkits_own_loss_reloads_in_a_fresh_process(tmp_path
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "LeNetRBFLoss" in done.stdout
+
+
+def test_a_light_import_for_data_only_processes_does_not_load_tensorflow():
+    import os
+
+    script = "import sys, cnnkit; from cnnkit.data import deap; print('tensorflow' in sys.modules)"
+    env = {**os.environ, "CNNKIT_LIGHT_IMPORT": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]
