@@ -140,12 +140,17 @@ def test_padding_centers_the_image(digits_32):
     np.testing.assert_array_equal(padded[:, 2:30, 2:30], plain)
 
 
-def test_resize_and_channels_happen_lazily_per_batch():
+def test_resize_and_channels_happen_lazily_per_batch(monkeypatch):
+    sources = []
+    original = tf.data.Dataset.from_tensor_slices
+    monkeypatch.setattr(tf.data.Dataset, "from_tensor_slices",
+                        staticmethod(lambda tensors: sources.append(tensors) or original(tensors)))  # fmt: skip
     data = load_dataset("digits", batch_size=16, resize_to=64, channels=3)
     images, _ = next(iter(data.validation))
     assert images.shape == (16, 64, 64, 3) and data.info.input_shape == (64, 64, 3)
-    # The pipeline's source holds the 28x28 uint8 images, not resized copies.
-    assert data.validation.element_spec[0].shape[1:] == (64, 64, 3)
+    assert data.validation.element_spec[0].shape[1:] == (64, 64, 3)  # what comes out: resized, RGB
+    # What goes in: the 28x28 uint8 images themselves, not resized float copies.
+    assert len(sources) == 3 and all(x.shape[1:] == (28, 28, 1) and x.dtype == np.uint8 for x, _ in sources)
     with pytest.raises(ValueError, match="not both"):
         load_dataset("digits", pad_to=32, resize_to=32)
     with pytest.raises(ValueError, match="smaller than"):

@@ -21,17 +21,25 @@ def test_ccnn_has_the_published_parameter_count_and_shapes():
         build("ccnn", activation="tanh")
 
 
-def test_same_padding_puts_the_extra_row_and_column_at_the_bottom_right():
-    # A one-hot input at the top-left corner: with (1 before, 2 after) padding a 4x4 kernel's
-    # weight at (row 1, col 1) multiplies it for output (0, 0).
-    conv = keras.layers.Conv2D(1, 4, padding="same", use_bias=False)
-    conv.build((None, 9, 9, 1))
-    kernel = np.zeros((4, 4, 1, 1), "float32")
-    kernel[1, 1] = 1.0
-    conv.set_weights([kernel])
-    x = np.zeros((1, 9, 9, 1), "float32")
-    x[0, 0, 0] = 1.0
-    assert conv(x).numpy()[0, 0, 0, 0] == 1.0
+def test_ccnn_pads_its_4x4_convolutions_as_pytorch_padding_same_does():
+    """PyTorch's ``padding="same"`` (TorchEEG's CCNN) pads an even kernel's extra row and column
+    at the bottom and right: 1 before, 2 after for 4x4. The CCNN's own conv1 must equal that
+    explicit padding followed by a 'valid' cross-correlation, computed here in NumPy."""
+    model = build("ccnn")
+    conv = model.get_layer("conv1")
+    kernel, bias = conv.get_weights()
+    x = np.random.default_rng(0).normal(size=(1, 9, 9, 4)).astype("float32")
+    padded = np.pad(x[0], ((1, 2), (1, 2), (0, 0)))
+    expected = np.empty((9, 9, kernel.shape[-1]), "float32")
+    for i in range(9):
+        for j in range(9):
+            expected[i, j] = np.tensordot(padded[i : i + 4, j : j + 4], kernel, axes=3) + bias
+    got = keras.Model(model.inputs, conv.output)(x).numpy()[0]
+    np.testing.assert_allclose(got, np.maximum(expected, 0), rtol=1e-5, atol=1e-5)  # conv1 ends in ReLU
+    # The other choice (2 before, 1 after) gives different numbers: the test can tell them apart.
+    shifted = np.pad(x[0], ((2, 1), (2, 1), (0, 0)))
+    other = np.tensordot(shifted[0:4, 0:4], kernel, axes=3) + bias
+    assert not np.allclose(np.maximum(other, 0), got[0, 0], atol=1e-3)
 
 
 def test_recurrent_models_take_eeg_windows():
@@ -47,7 +55,10 @@ def test_recurrent_models_take_eeg_windows():
         model = build(name)
         assert model.output_shape == (None, 4)
         assert model.predict(windows[0, :3], verbose=0).shape == (3, 4)
-    assert set(deap.quadrant_labels(ratings)) <= {0, 1, 2, 3}
+    # (valence, arousal) -> quadrant; "high" means a rating above 5, so 5 itself is low.
+    ratings = np.array([[7, 7, 1, 1], [7, 3, 1, 1], [3, 7, 1, 1], [3, 3, 1, 1], [5, 5.01, 1, 1], [5.01, 5, 1, 1]])
+    np.testing.assert_array_equal(deap.quadrant_labels(ratings), [0, 1, 2, 3, 2, 1])
+    assert [deap.QUADRANTS[q] for q in deap.quadrant_labels(ratings[:4])] == ["HVHA", "HVLA", "LVHA", "LVLA"]
 
 
 def test_grouped_folds_never_share_a_trial():

@@ -220,3 +220,58 @@ def test_history_reports_epoch_seconds(digits):
 
     history = train(build("lenet5"), digits.train.take(2), digits.validation.take(1), epochs=2, verbose=0)
     assert (history["epoch_seconds"] > 0).all()
+
+
+def _copy_keras_resnet(source, target):
+    """Copy keras.applications ResNet weights into cnnkit's model by layer name (both use
+    ``conv2_block1_1_conv`` ...), folding each convolution's bias into the batch norm named
+    after it: BN(conv(x) + b) = BN'(conv(x)) with moving mean' = mean - b."""
+    copied = 0
+    for layer in source.layers:
+        if not layer.weights:
+            continue
+        mine = target.get_layer(layer.name)
+        if isinstance(layer, keras.layers.Conv2D):
+            mine.set_weights(layer.get_weights()[:1])
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            bias = source.get_layer(layer.name[: -len("_bn")] + "_conv").bias.numpy()
+            gamma, beta, mean, variance = layer.get_weights()
+            mine.set_weights([gamma, beta, mean - bias, variance])
+        else:  # the dense classifier
+            mine.set_weights(layer.get_weights())
+        copied += 1
+    assert copied == len([layer for layer in target.layers if layer.weights])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_resnet50_with_the_stride_on_the_1x1_convolution_equals_keras_applications():
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    shape = (64, 64, 3)
+    twin = keras.applications.ResNet50(weights=None, input_shape=shape)
+    rng = np.random.default_rng(0)
+    for layer in twin.layers:  # random batch-norm statistics and conv biases, so nothing cancels
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, layer.moving_variance.shape).astype("float32"))
+        elif isinstance(layer, keras.layers.Conv2D):
+            layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
+    images = rng.uniform(-1, 1, size=(2, *shape)).astype("float32")
+    features = lambda model: keras.Model(model.inputs, model.get_layer("avg_pool").output)(images).numpy()  # noqa: E731
+    expected = features(twin)
+    ours = build("resnet50", input_shape=shape, stride_in="1x1")
+    _copy_keras_resnet(twin, ours)
+    np.testing.assert_allclose(features(ours), expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_allclose(ours(images).numpy(), twin(images).numpy(), rtol=1e-3, atol=1e-6)
+    # With the stride on the 3x3 convolution (the default) the same weights compute something else.
+    v15 = build("resnet50", input_shape=shape)
+    _copy_keras_resnet(twin, v15)
+    assert np.abs(features(v15) - expected).max() > 1e-2 * np.abs(expected).max()
+
+
+def test_stride_in_is_checked():
+    with pytest.raises(ValueError, match="'1x1' or '3x3'"):
+        build("resnet50", input_shape=(64, 64, 3), stride_in="2x2")
+    with pytest.raises(ValueError, match="bottleneck blocks"):
+        build("resnet18", stride_in="1x1")

@@ -97,8 +97,58 @@ def test_early_stopping_stops_and_keeps_the_best_weights(digits):
     assert final == pytest.approx(history["val_loss"].min(), rel=1e-4)
 
 
+def test_get_strategy_without_accelerators_is_the_default_strategy(monkeypatch):
+    import tensorflow as tf
+
+    for name in ("TF_CONFIG", "COLAB_TPU_ADDR", "TPU_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    assert get_strategy() is tf.distribute.get_strategy()
+
+
+@pytest.mark.parametrize(
+    ("env", "devices", "address"),
+    [
+        ({"COLAB_TPU_ADDR": "10.0.0.2:8470"}, [], "grpc://10.0.0.2:8470"),  # older Colab runtimes
+        ({"TPU_NAME": "my-tpu"}, [], "my-tpu"),  # Cloud TPU
+        ({}, ["/dev/accel0"], "local"),  # a TPU VM (today's Colab TPU runtimes)
+    ],
+)
+def test_get_strategy_finds_a_tpu_without_any_network_lookup(env, devices, address, monkeypatch):
+    import tensorflow as tf
+
+    for name in ("TF_CONFIG", "COLAB_TPU_ADDR", "TPU_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("glob.glob", lambda pattern: devices if pattern == "/dev/accel*" else [])
+    calls = []
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", lambda tpu: calls.append(tpu) or "resolver")
+    monkeypatch.setattr(tf.config, "experimental_connect_to_cluster", lambda r: calls.append(("connect", r)))
+    monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system", lambda r: calls.append(("init", r)))
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda r: ("TPUStrategy", r))
+    assert get_strategy() == ("TPUStrategy", "resolver")
+    assert calls == [address, ("connect", "resolver"), ("init", "resolver")]
+
+
+def test_get_strategy_reads_a_multi_worker_tf_config(monkeypatch):
+    import json as json_
+
+    import tensorflow as tf
+
+    monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    monkeypatch.setattr(tf.distribute, "MultiWorkerMirroredStrategy", lambda: "multi-worker")
+    cluster = {"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json_.dumps(cluster))
+    assert get_strategy() == "multi-worker"
+    cluster["cluster"]["worker"] = cluster["cluster"]["worker"][:1]  # one worker: nothing to distribute
+    monkeypatch.setenv("TF_CONFIG", json_.dumps(cluster))
+    assert get_strategy() is tf.distribute.get_strategy()
+
+
 def test_training_scope_picks_precision_and_restores_the_policy():
-    assert get_strategy() is not None
     before = keras.config.dtype_policy().name
     with training_scope(mixed_precision=True):
         model = build("lenet5")

@@ -4,8 +4,11 @@ a block function, a stack function, a model function.
 - ``resnet18`` ... ``resnet152``: the ImageNet family on 224x224x3. With 1,000 classes their
   trainable parameters equal the reference implementations' (torchvision): 11,689,512;
   21,797,672; 25,557,032; 44,549,160; 60,192,808. Batch-norm moving statistics are
-  non-trainable and counted apart. Bottleneck blocks put the stride on the 3x3 convolution
-  (as torchvision does; the count is the same either way).
+  non-trainable and counted apart. ``stride_in`` places a bottleneck block's stride: on the 3x3
+  convolution (``"3x3"``, the default: torchvision's "ResNet v1.5", slightly more accurate) or on
+  the first 1x1 convolution (``"1x1"``: the original paper's Caffe model and keras.applications,
+  whose ImageNet weights then load into this model; the tests check equal outputs). The count
+  is the same either way.
 - ``resnet_cifar`` (depth 6n+2: 20, 32, 44, 56, 110) with 16-32-64 filters and option A
   shortcuts, and ``plain_cifar``: the same network without shortcuts (the degradation
   experiment of the paper's Section 4.2).
@@ -107,15 +110,22 @@ def basic_block(x, filters, stride=1, shortcut="B", preact=False, sync=False, na
     return _finish(skip, y, name, activate=not preact)
 
 
-def bottleneck_block(x, filters, stride=1, shortcut="B", preact=False, sync=False, name="block"):
-    """1x1 (``filters``) -> 3x3 (``filters``, stride) -> 1x1 (``4 * filters``); output ``4 * filters``."""
+def bottleneck_block(x, filters, stride=1, shortcut="B", preact=False, sync=False, name="block",
+                     stride_in="3x3"):  # fmt: skip
+    """1x1 (``filters``) -> 3x3 (``filters``) -> 1x1 (``4 * filters``); output ``4 * filters``.
+
+    ``stride_in``: ``"3x3"`` strides the 3x3 convolution (torchvision), ``"1x1"`` the first 1x1
+    one (the paper's Caffe model, keras.applications).
+    """
+    if stride_in not in ("1x1", "3x3"):
+        raise ValueError(f"stride_in must be '1x1' or '3x3', got {stride_in!r}.")
     source = x
     if preact:
         source = layers.Activation("relu", name=f"{name}_preact_relu")(_bn(f"{name}_preact_bn", sync)(x))
     skip = _shortcut(x, source, 4 * filters, stride, shortcut, name, sync)
-    y = _conv(filters, 1, 1, f"{name}_1_conv")(source)
+    y = _conv(filters, 1, stride if stride_in == "1x1" else 1, f"{name}_1_conv")(source)
     y = layers.Activation("relu", name=f"{name}_1_relu")(_bn(f"{name}_1_bn", sync)(y))
-    y = _conv(filters, 3, stride, f"{name}_2_conv")(y)
+    y = _conv(filters, 3, stride if stride_in == "3x3" else 1, f"{name}_2_conv")(y)
     y = layers.Activation("relu", name=f"{name}_2_relu")(_bn(f"{name}_2_bn", sync)(y))
     y = _conv(4 * filters, 1, 1, f"{name}_3_conv")(y)
     if not preact:
@@ -141,12 +151,16 @@ def _check(shortcut, preact):
 
 
 def resnet_imagenet(blocks, block, name, input_shape=(224, 224, 3), num_classes=1000,
-                    shortcut="B", preact=False, sync_batchnorm=False) -> keras.Model:  # fmt: skip
+                    shortcut="B", preact=False, sync_batchnorm=False, stride_in="3x3") -> keras.Model:  # fmt: skip
     """The ImageNet ResNet: 7x7/2 stem, 3x3/2 max pool, four stages (64-128-256-512 filters,
     strides 1-2-2-2), global average pooling, dense softmax. Stage outputs on 224x224 input:
     ``conv2`` 56x56, ``conv3`` 28x28, ``conv4`` 14x14, ``conv5`` 7x7."""
     _check(shortcut, preact)
     options = dict(shortcut=shortcut, preact=preact, sync=sync_batchnorm)
+    if block is bottleneck_block:
+        options["stride_in"] = stride_in
+    elif stride_in != "3x3":
+        raise ValueError(f"stride_in applies to bottleneck blocks (ResNet-50 and deeper), not to {name}.")
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, kernel_initializer="he_normal", name="conv1_conv")(x)
