@@ -45,7 +45,7 @@ import tensorflow as tf  # noqa: E402
 from cnnkit import evaluation, plots  # noqa: E402
 from cnnkit.data import augment, eeg, folders, images  # noqa: E402
 from cnnkit.errors import CnnkitError, OutputFolderError, RunExistsError, UnknownNameError  # noqa: E402
-from cnnkit.files import atomic_path, folder_lock, prepare_folder, write_json  # noqa: E402
+from cnnkit.files import atomic_path, folder_lock, write_json  # noqa: E402
 from cnnkit.inference import RunFolderError  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
@@ -232,7 +232,8 @@ def run_training(args) -> dict:
     args.epochs = epochs = args.epochs or DEFAULT_EPOCHS.get(args.dataset, FOLDER_EPOCHS)
     label = Path(args.dataset).name if folder else args.dataset
     out = args.out or Path("runs") / f"{args.model}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
-    prepare_folder(out)  # a file, a path under a file or a read-only folder fails now, not after loading
+    # folder_lock first checks the folder (a file, a path under a file or a read-only folder
+    # fails now, not after loading), then takes the lock.
     with folder_lock(out):
         if (out / "metrics.json").is_file():
             raise RunExistsError(

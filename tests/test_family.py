@@ -115,44 +115,24 @@ def copy_weights(source, target):
     return len(pairs)
 
 
-TWINS = [
-    ("vgg16", lambda shape: keras.applications.VGG16(weights=None, input_shape=shape), (32, 32, 3)),
-    ("vgg19", lambda shape: keras.applications.VGG19(weights=None, input_shape=shape), (32, 32, 3)),
-    (
-        "inception_v3",
-        lambda shape: keras.applications.InceptionV3(weights=None, input_shape=shape),
-        (75, 75, 3),
-    ),
-    ("xception", lambda shape: keras.applications.Xception(weights=None, input_shape=shape), (71, 71, 3)),
-    ("mobilenet", lambda shape: keras.applications.MobileNet(weights=None, input_shape=shape), (64, 64, 3)),
-    (
-        "mobilenet_v2",
-        lambda shape: keras.applications.MobileNetV2(weights=None, input_shape=shape),
-        (64, 64, 3),
-    ),
-    (
-        "densenet121",
-        lambda shape: keras.applications.DenseNet121(weights=None, input_shape=shape),
-        (64, 64, 3),
-    ),
-    (
-        "densenet169",
-        lambda shape: keras.applications.DenseNet169(weights=None, input_shape=shape),
-        (64, 64, 3),
-    ),
-    (
-        "densenet201",
-        lambda shape: keras.applications.DenseNet201(weights=None, input_shape=shape),
-        (64, 64, 3),
-    ),
+TWINS = [  # (cnnkit name, keras.applications constructor, a small input it accepts)
+    ("vgg16", "VGG16", (32, 32, 3)),
+    ("vgg19", "VGG19", (32, 32, 3)),
+    ("inception_v3", "InceptionV3", (75, 75, 3)),
+    ("xception", "Xception", (71, 71, 3)),
+    ("mobilenet", "MobileNet", (64, 64, 3)),
+    ("mobilenet_v2", "MobileNetV2", (64, 64, 3)),
+    ("densenet121", "DenseNet121", (64, 64, 3)),
+    ("densenet169", "DenseNet169", (64, 64, 3)),
+    ("densenet201", "DenseNet201", (64, 64, 3)),
 ]
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # keras warns about non-default input sizes
-@pytest.mark.parametrize(("name", "make_twin", "shape"), TWINS, ids=[t[0] for t in TWINS])
-def test_outputs_equal_keras_applications_under_the_same_weights(name, make_twin, shape):
+@pytest.mark.parametrize(("name", "constructor", "shape"), TWINS, ids=[t[0] for t in TWINS])
+def test_outputs_equal_keras_applications_under_the_same_weights(name, constructor, shape):
     keras.utils.set_random_seed(0)
-    twin = make_twin(shape)
+    twin = getattr(keras.applications, constructor)(weights=None, input_shape=shape)
     randomize_batch_norm(twin)
     ours = build(name, input_shape=shape)
     assert ours.count_params() == twin.count_params()

@@ -21,10 +21,7 @@ from cnnkit.files import folder_lock, prepare_folder
 from cnnkit.models import build
 from cnnkit.seed import set_seed
 from cnnkit.training import train
-
-
-def small(dataset, batches=4):
-    return dataset.take(batches)
+from tests.test_training import StopAtEpoch, small
 
 
 class EpochsStarted(keras.callbacks.Callback):
@@ -94,16 +91,6 @@ def test_a_backup_that_cannot_be_read_at_all_falls_back_to_the_best_checkpoint(d
         assert history.loc[best_epoch + 1, "loss"] < history.loc[0, "loss"]
     else:
         np.testing.assert_allclose(model.get_weights()[0], best.get_weights()[0])
-
-
-class StopAtEpoch(keras.callbacks.Callback):
-    def __init__(self, stop_epoch):
-        super().__init__()
-        self.stop_epoch = stop_epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.stop_epoch:
-            raise KeyboardInterrupt
 
 
 def test_a_loss_that_turns_nan_stops_at_once_and_keeps_the_last_good_state(digits, tmp_path):

@@ -12,26 +12,15 @@ import tensorflow as tf
 from PIL import Image
 
 from cnnkit import cli
-from cnnkit.data import load_dataset
+from cnnkit.data import folders, load_dataset
 from cnnkit.data.folders import BadImageFilesError, FolderDatasetError, check_image_files, scan_folder
-from cnnkit.data.images import mnist_sample_arrays
 from cnnkit.inference import evaluate_run, load_run, predict_files
-
-
-def write_digit_folder(root, per_class=20, classes=(3, 1, 7)):
-    """Real MNIST digits as PNG files, one subfolder per class (named out of order on purpose)."""
-    x, y = mnist_sample_arrays()
-    for digit in classes:
-        folder = root / f"digit_{digit}"
-        folder.mkdir(parents=True)
-        for index, row in enumerate(np.flatnonzero(y == digit)[:per_class]):
-            Image.fromarray(x[row, ..., 0]).save(folder / f"{index:03d}.png")
-    return root
 
 
 @pytest.fixture(scope="module")
 def digit_folder(tmp_path_factory):
-    return write_digit_folder(tmp_path_factory.mktemp("images") / "digits")
+    # Real MNIST digits as PNG files; the classes named out of alphabetical order on purpose.
+    return folders.write_digit_folder(tmp_path_factory.mktemp("images") / "digits", digits=(3, 1, 7), per_class=20)
 
 
 def test_a_folder_loads_with_sorted_classes_a_stratified_fixed_split_and_its_own_image_size(digit_folder, capsys):

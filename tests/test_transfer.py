@@ -2,11 +2,11 @@
 model, the two-phase fine-tuning recipe, and the offline behaviour. No test downloads weights:
 they use ``weights=None`` (random weights) and say so."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from cnnkit import cli
 from cnnkit.models import build, get_spec
 from cnnkit.models.applications import (
@@ -74,7 +74,7 @@ def test_fine_tune_trains_the_head_then_the_top_of_the_backbone_with_batch_norm_
     unfrozen = backbone.layers[-10:]
     assert all(layer.trainable != isinstance(layer, keras.layers.BatchNormalization) for layer in unfrozen)
     assert not any(layer.trainable for layer in backbone.layers[:-10])
-    changed = lambda layer: any(not np.array_equal(a, b.numpy()) for a, b in zip(before[layer.name], layer.weights))  # noqa: E731
+    changed = lambda layer: any(not np.array_equal(a, b.numpy()) for a, b in zip(before[layer.name], layer.weights, strict=True))  # noqa: E731
     weighted = [layer for layer in backbone.layers if layer.weights]
     assert not any(changed(layer) for layer in weighted if layer not in unfrozen)  # the lower layers kept theirs
     assert any(changed(layer) for layer in unfrozen if layer.trainable and layer.weights)  # the top was fine-tuned
@@ -82,9 +82,9 @@ def test_fine_tune_trains_the_head_then_the_top_of_the_backbone_with_batch_norm_
 
 
 def test_the_command_line_trains_a_pretrained_backbone_on_a_folder(tmp_path, capsys):
-    from tests.test_folders import write_digit_folder
+    from cnnkit.data.folders import write_digit_folder
 
-    folder = write_digit_folder(tmp_path / "digits", per_class=8, classes=(0, 1))
+    folder = write_digit_folder(tmp_path / "digits", digits=(0, 1), per_class=8)
     out = tmp_path / "run"
     code = cli.main(["train", "mobilenet_v2_pretrained", "--dataset", str(folder), "--epochs", "1",
                      "-o", "weights=none", "--split", "0.5,0.25,0.25", "--out", str(out)])  # fmt: skip

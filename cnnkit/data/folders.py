@@ -286,23 +286,23 @@ def flower_photos(download: bool = True) -> Path:
     from cnnkit.data.image_files import OfficialFile, locate
     from cnnkit.files import data_dir
 
-    def verified(path: Path) -> Path:
+    def verified(path: Path) -> ImageFolder:
         found = scan_folder(path)
         if found.class_names != FLOWER_CLASSES or len(found.paths) != FLOWER_IMAGES:
             raise CorruptDatasetError(
                 f"{path} holds {len(found.paths)} images in {list(found.class_names)}, not flower_photos' "
                 f"{FLOWER_IMAGES} in {list(FLOWER_CLASSES)}; delete it to download it again."
             )
-        return path
+        return found
 
     target = data_dir() / "flower_photos"
     if target.is_dir():
-        return verified(target)
+        return verified(target).root
     archive, _ = locate(OfficialFile("flower_photos.tgz", FLOWER_PHOTOS_URL, "sha256", ""), data_dir(), download)
     with tempfile.TemporaryDirectory(dir=data_dir()) as temporary:
         with tarfile.open(archive) as tar:
             tar.extractall(temporary, filter="data")
         unpacked = verified(Path(temporary) / "flower_photos")
-        check_image_files(scan_folder(unpacked).paths)
-        shutil.move(str(unpacked), target)
+        check_image_files(unpacked.paths)
+        shutil.move(str(unpacked.root), target)
     return target

@@ -193,6 +193,20 @@ def _stratified_split(y, fraction):
     return train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=SPLIT_SEED)
 
 
+def _bundled_splits(x, y, rest, test, validation_size) -> dict[str, np.ndarray]:
+    """The split dict of a bundled dataset: ``test`` as given, ``rest`` split stratified into
+    train and validation (``validation_size``: a count or a fraction of ``rest``)."""
+    train, val = train_test_split(rest, test_size=validation_size, stratify=y[rest], random_state=SPLIT_SEED)
+    return {
+        "x_train": x[train],
+        "y_train": y[train],
+        "x_validation": x[val],
+        "y_validation": y[val],
+        "x_test": x[test],
+        "y_test": y[test],
+    }
+
+
 def load_arrays(
     name: str,
     *,
@@ -222,29 +236,11 @@ def load_arrays(
         rest, test = train_test_split(
             np.arange(len(y)), test_size=MNIST_SAMPLE_SIZES["test"], stratify=y, random_state=SPLIT_SEED
         )
-        train, val = train_test_split(
-            rest, test_size=MNIST_SAMPLE_SIZES["validation"], stratify=y[rest], random_state=SPLIT_SEED
-        )
-        return {
-            "x_train": x[train],
-            "y_train": y[train],
-            "x_validation": x[val],
-            "y_validation": y[val],
-            "x_test": x[test],
-            "y_test": y[test],
-        }
+        return _bundled_splits(x, y, rest, test, MNIST_SAMPLE_SIZES["validation"])
     if name == "digits":
         x, y = digits_arrays(28)
         rest, test = _stratified_split(y, 0.15)
-        train, val = train_test_split(rest, test_size=0.15 / 0.85, stratify=y[rest], random_state=SPLIT_SEED)
-        return {
-            "x_train": x[train],
-            "y_train": y[train],
-            "x_validation": x[val],
-            "y_validation": y[val],
-            "x_test": x[test],
-            "y_test": y[test],
-        }
+        return _bundled_splits(x, y, rest, test, 0.15 / 0.85)
 
     folder = Path(folder) if folder is not None else data_dir()
     x_train, y_train, x_test, y_test = _read_official(name, folder, download)

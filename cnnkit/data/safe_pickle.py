@@ -27,22 +27,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-# (module, name) pairs a pickled ndarray may reference. `numpy.core` is NumPy 1's spelling,
-# `numpy._core` NumPy 2's. `_codecs.encode` only turns text into bytes: Python 3 uses it to
-# store byte strings in protocol 2 pickles (the protocol of DEAP's and CIFAR's files).
-ALLOWED_GLOBALS = frozenset(
-    {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),  # protocol 5 pickles
-        ("numpy._core.numeric", "_frombuffer"),
-        ("_codecs", "encode"),
-    }
-)
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of array data per file unless the reader says otherwise
 
 
@@ -106,6 +90,10 @@ def _dtype(spec, align=False, copy=True):
     return np.dtype(spec, bool(align), bool(copy))
 
 
+# (module, name) pairs a pickled ndarray may reference, each mapped to its guarded stand-in.
+# `numpy.core` is NumPy 1's spelling, `numpy._core` NumPy 2's. `_codecs.encode` only turns text
+# into bytes: Python 3 uses it to store byte strings in protocol 2 pickles (the protocol of
+# DEAP's and CIFAR's files). `_frombuffer` serves protocol 5 pickles.
 _GUARDED = {
     ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): _dtype,
@@ -115,7 +103,7 @@ for _module in ("numpy.core", "numpy._core"):
     _GUARDED[(f"{_module}.multiarray", "_reconstruct")] = _reconstruct
     _GUARDED[(f"{_module}.multiarray", "scalar")] = _scalar
     _GUARDED[(f"{_module}.numeric", "_frombuffer")] = _frombuffer
-assert set(_GUARDED) == ALLOWED_GLOBALS
+ALLOWED_GLOBALS = frozenset(_GUARDED)
 
 
 class _NumpyOnlyUnpickler(pickle._Unpickler):

@@ -121,14 +121,9 @@ def pretrained(name: str, num_classes: int = 10, input_shape=(224, 224, 3), weig
     try:
         backbone = getattr(keras.applications, constructor)(include_top=False, weights=weights,
                                                             input_shape=tuple(input_shape), pooling="avg")  # fmt: skip
-    except (OSError, ValueError) as error:
-        if weights is None or "URL fetch failure" not in str(error) and "fetch" not in str(error).lower():
+    except Exception as error:  # keras' get_file raises a plain Exception("URL fetch failure ...")
+        if weights is None or "fetch" not in str(error).lower():
             raise
-        raise WeightsUnavailableError(
-            f"Could not download the ImageNet weights of {name} ({error}). Connect to the internet once, "
-            "or pass weights=None to train from random weights."
-        ) from None
-    except Exception as error:  # keras' download raises a plain Exception on network errors
         raise WeightsUnavailableError(
             f"Could not download the ImageNet weights of {name} ({error}). Connect to the internet once, "
             "or pass weights=None to train from random weights."
