@@ -190,3 +190,45 @@ def residual_block_diagram(preact: bool = False) -> plt.Figure:
     axis.text(1.5, add_y - 0.55, "F(x) + x" + ("" if preact else ", then ReLU"), ha="center", fontsize=11)
     axis.set_title("residual block, " + ("pre-activation (v2)" if preact else "post-activation (v1)"))
     return figure
+
+
+def _show(axis, image):
+    image = np.asarray(image, dtype="float32")
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    axis.imshow(np.clip(image, 0, 1), cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+    axis.axis("off")
+
+
+def heatmap_overlay(images, heatmaps, titles=None, alpha: float = 0.5) -> plt.Figure:
+    """Each image ``(h, w, c)`` in [0, 1] beside the same image under its heat map (any size,
+    stretched over the image; e.g. Grad-CAM or occlusion sensitivity), in a row per image."""
+    images = np.asarray(images)
+    figure, axes = plt.subplots(len(images), 2, figsize=(5, 2.5 * len(images)), squeeze=False)
+    for index, (image, heat) in enumerate(zip(images, heatmaps, strict=True)):
+        _show(axes[index, 0], image)
+        _show(axes[index, 1], image)
+        height, width = image.shape[:2]
+        shown = axes[index, 1].imshow(heat, cmap="jet", alpha=alpha, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        figure.colorbar(shown, ax=axes[index, 1], fraction=0.046)
+        if titles is not None:
+            axes[index, 0].set_title(titles[index], fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def patch_rows(rows, row_labels, columns_title: str | None = None) -> plt.Figure:
+    """A grid of small images (patches, projections), one row per entry of ``rows``, each row
+    a list of ``(h, w, c)`` arrays in [0, 1] (sizes may differ), labelled by ``row_labels``."""
+    width = max(len(row) for row in rows)
+    figure, axes = plt.subplots(len(rows), width, figsize=(1.1 * width, 1.2 * len(rows)), squeeze=False)
+    for axes_row, row, label in zip(axes, rows, row_labels, strict=True):
+        for axis in axes_row:
+            axis.axis("off")
+        for axis, patch in zip(axes_row, row, strict=False):
+            _show(axis, patch)
+        axes_row[0].set_title(label, fontsize=8, loc="left")
+    if columns_title:
+        figure.suptitle(columns_title, fontsize=10)
+    figure.tight_layout()
+    return figure
