@@ -1,4 +1,5 @@
-"""Training recipes: the ResNet paper's CIFAR-10 schedule, a cosine alternative, label smoothing.
+"""Training recipes: the ResNet paper's CIFAR-10 schedule, a cosine alternative, label smoothing,
+fine-tuning a pretrained network, and a fair comparison of several models (:func:`compare`).
 
 The paper (He et al., 2015, Section 4.2) trains its CIFAR-10 networks with SGD, momentum 0.9,
 weight decay 1e-4, batch 128 and a learning rate of 0.1 divided by 10 at 32k and 48k of 64k
@@ -9,7 +10,12 @@ same accuracy in fewer epochs.
 
 from __future__ import annotations
 
+import time
+
 import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
 from keras import ops
 
 from cnnkit.models.layers import PACKAGE
@@ -113,3 +119,110 @@ def fine_tune(model, train_data, validation_data, *, head_epochs: int = 5, fine_
                   verbose=verbose).assign(phase="fine_tune")  # fmt: skip
     tuned.index = tuned.index + len(head)
     return pd.concat([head, tuned])
+
+
+def reestimate_batch_norm(model: keras.Model, dataset, batches: int = 50) -> int:
+    """Replace every batch-norm layer's moving mean and variance by their average over
+    ``batches`` batches of ``dataset`` (training-mode statistics, weights untouched): "precise
+    batch norm" (Wu and Johnson, 2021).
+
+    After a short training run the moving averages still remember their initial values (with
+    Keras' default momentum 0.99, 37% of them after 100 steps), and a network that trained
+    well predicts one class at test time. Returns the number of batches used.
+    """
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms:
+        return 0
+    momenta = [layer.momentum for layer in norms]
+    sums = [[np.zeros(layer.moving_mean.shape), np.zeros(layer.moving_variance.shape)] for layer in norms]
+    used = 0
+    try:
+        for layer in norms:
+            layer.momentum = 0.0  # each training-mode call leaves exactly that batch's statistics
+        forward = tf.function(lambda images: model(images, training=True))
+        for used, (images, _) in enumerate(dataset.take(batches), start=1):
+            forward(images)
+            for layer, (mean, variance) in zip(norms, sums, strict=True):
+                mean += np.asarray(layer.moving_mean)
+                variance += np.asarray(layer.moving_variance)
+        for layer, (mean, variance) in zip(norms, sums, strict=True):
+            if used:
+                layer.moving_mean.assign(mean / used)
+                layer.moving_variance.assign(variance / used)
+    finally:
+        for layer, momentum in zip(norms, momenta, strict=True):
+            layer.momentum = momentum
+    return used
+
+
+def compare(candidates: dict, data, *, epochs: int, seeds=(0,), learning_rate: float = 1e-3,
+            precise_batch_norm: bool = True, train_batches: int | None = None, verbose: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Train every model of ``candidates`` on the same data with the same recipe and report it.
+
+    ``candidates``: ``{label: (registry name, options)}``, each built for
+    ``data.info.input_shape`` and ``data.info.num_classes``. ``data``: an
+    :class:`~cnnkit.data.images.ImageDataset`. The recipe: Adam at ``learning_rate``,
+    ``epochs`` epochs, batch size and augmentation as ``data`` has them, the weights of the
+    last epoch, batch-norm statistics re-estimated on the training data before testing
+    (:func:`reestimate_batch_norm`; ``precise_batch_norm=False`` keeps the moving averages).
+    One run per label and seed (:func:`cnnkit.seed.set_seed` before building).
+    ``train_batches``: use only the first batches of ``data.train`` in each epoch (a quick
+    budget); ``None`` uses them all.
+
+    Returns one row per run: ``model``, ``seed``, ``parameters``, ``seconds`` (training wall
+    time on this machine), ``test_accuracy``.
+    """
+    from cnnkit.evaluation import evaluate_classifier
+    from cnnkit.models import build
+    from cnnkit.seed import set_seed
+    from cnnkit.training import train
+
+    if train_batches is not None and train_batches < 1:
+        raise ValueError(f"train_batches must be positive or None, got {train_batches}.")
+    train_data = data.train if train_batches is None else data.train.take(train_batches)
+    rows = []
+    for label, (name, options) in candidates.items():
+        for seed in seeds:
+            set_seed(seed)
+            model = build(name, input_shape=data.info.input_shape, num_classes=data.info.num_classes, **options)
+            started = time.perf_counter()
+            train(model, train_data, data.validation, epochs=epochs, learning_rate=learning_rate, verbose=verbose)
+            seconds = time.perf_counter() - started
+            if precise_batch_norm:
+                reestimate_batch_norm(model, train_data)
+            accuracy = evaluate_classifier(model, data.test, data.info.class_names).accuracy
+            rows.append({"model": label, "seed": seed, "parameters": model.count_params(), "seconds": seconds,
+                         "test_accuracy": accuracy})  # fmt: skip
+            del model
+            keras.backend.clear_session(free_memory=True)
+    return pd.DataFrame(rows)
+
+
+def summarize_comparison(runs: pd.DataFrame, test_size: int) -> pd.DataFrame:
+    """One row per model of :func:`compare`'s runs, best first, with the noise made explicit.
+
+    Columns: ``parameters``, ``seconds`` (mean), ``accuracy`` (mean over seeds), ``seed_std``
+    (standard deviation over seeds; NaN with one seed), ``standard_error`` (of the mean accuracy:
+    the larger of the seeds' spread and the binomial sampling error ``sqrt(p (1 - p) / n)`` of
+    ``test_size`` test images, divided by the square root of the number of seeds), and
+    ``within_noise_of_best``: the gap to the best model is less than twice the two standard
+    errors combined (``2 sqrt(se_best^2 + se^2)``), i.e. the data cannot tell them apart.
+    """
+    if test_size < 1:
+        raise ValueError(f"test_size must be positive, got {test_size}.")
+    grouped = runs.groupby("model", sort=False)
+    table = pd.DataFrame({
+        "parameters": grouped["parameters"].first(),
+        "seconds": grouped["seconds"].mean(),
+        "accuracy": grouped["test_accuracy"].mean(),
+        "seed_std": grouped["test_accuracy"].std(),
+        "seeds": grouped["seed"].count(),
+    })  # fmt: skip
+    binomial = np.sqrt(table["accuracy"] * (1 - table["accuracy"]) / test_size)
+    spread = np.fmax(table["seed_std"].fillna(0.0), binomial)
+    table["standard_error"] = spread / np.sqrt(table["seeds"])
+    table = table.sort_values("accuracy", ascending=False)
+    best = table.iloc[0]
+    gap = best["accuracy"] - table["accuracy"]
+    table["within_noise_of_best"] = gap < 2 * np.sqrt(best["standard_error"] ** 2 + table["standard_error"] ** 2)
+    return table

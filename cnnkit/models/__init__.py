@@ -23,6 +23,6 @@ from cnnkit.models import (  # noqa: F401  (they register their builders)
     wrn,
     zfnet,
 )
-from cnnkit.models.registry import INPUT_KINDS, ModelSpec, build, get_spec, list_models, register
+from cnnkit.models.registry import INPUT_KINDS, ModelSpec, build, get_spec, imagenet_models, list_models, register
 
-__all__ = ["INPUT_KINDS", "ModelSpec", "build", "get_spec", "list_models", "register"]
+__all__ = ["INPUT_KINDS", "ModelSpec", "build", "get_spec", "imagenet_models", "list_models", "register"]

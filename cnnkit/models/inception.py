@@ -80,30 +80,34 @@ def _auxiliary_head(x, num_classes, name):
 @register("googlenet", summary="GoogLeNet / Inception-v1 (2014) as published: 9 inception modules, 224x224x3",
           year=2014, parameters=6_998_552, min_size=16)  # fmt: skip
 def googlenet(input_shape=(224, 224, 3), num_classes: int = 1000, aux_logits: bool = False,
-              dropout: float = 0.4) -> keras.Model:  # fmt: skip
+              dropout: float = 0.4, width: float = 1.0) -> keras.Model:  # fmt: skip
     """GoogLeNet (Table 1 of the paper). Outputs on 224x224: stem 56x56x192 -> 3a, 3b 28x28 ->
     4a-4e 14x14 -> 5a, 5b 7x7x1024 -> global average pool -> dropout -> softmax.
 
     ``aux_logits=True`` returns three outputs ``[main, aux1 (after 4a), aux2 (after 4d)]``,
     which the paper weighted 1, 0.3 and 0.3 in the loss. Images smaller than 64 pixels get a
-    single 3x3 convolution (192 filters) as stem, as in the CIFAR versions.
+    single 3x3 convolution (192 filters) as stem, as in the CIFAR versions. ``width`` scales
+    every convolution's filters (0.25 for a small GoogLeNet of the same shape).
     """
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}.")
+    scale = lambda filters: max(1, round(filters * width))  # noqa: E731
     inputs = keras.Input(shape=input_shape, name="image")
     if min(input_shape[:2]) >= 64:
-        x = layers.Conv2D(64, 7, strides=2, padding="same", activation="relu", name="conv1")(inputs)
+        x = layers.Conv2D(scale(64), 7, strides=2, padding="same", activation="relu", name="conv1")(inputs)
         x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
         x = LocalResponseNormalization(name="lrn1")(x)
-        x = layers.Conv2D(64, 1, activation="relu", name="conv2_reduce")(x)
-        x = layers.Conv2D(192, 3, padding="same", activation="relu", name="conv2")(x)
+        x = layers.Conv2D(scale(64), 1, activation="relu", name="conv2_reduce")(x)
+        x = layers.Conv2D(scale(192), 3, padding="same", activation="relu", name="conv2")(x)
         x = LocalResponseNormalization(name="lrn2")(x)
         x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
     else:
-        x = layers.Conv2D(192, 3, padding="same", activation="relu", name="conv1")(inputs)
+        x = layers.Conv2D(scale(192), 3, padding="same", activation="relu", name="conv1")(inputs)
     auxiliary = []
     for name, filters in GOOGLENET_MODULES.items():
         if name in ("inception_4a", "inception_5a"):  # a grid reduction before stages 4 and 5
             x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool_before_{name[-2:]}")(x)
-        x = inception_module(x, *filters, name=name)
+        x = inception_module(x, *map(scale, filters), name=name)
         if aux_logits and name in ("inception_4a", "inception_4d"):
             auxiliary.append(_auxiliary_head(x, num_classes, f"aux{len(auxiliary) + 1}"))
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -97,6 +97,16 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def imagenet_models() -> list[str]:
+    """The image models built for ImageNet-size input (at least 200 pixels by default; the
+    ``*_pretrained`` wrappers and the one-channel ``alexnet_textbook`` left out), with
+    ``lenet5_classic`` first as the historical baseline: the family notebook 07 compares."""
+    family = [name for name, spec in sorted(_REGISTRY.items())
+              if spec.takes == "images" and not spec.pretrained and name != "alexnet_textbook"
+              and min(spec.input_shape[:2]) >= 200]  # fmt: skip
+    return ["lenet5_classic", *family]
+
+
 def get_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` for ``name``; unknown names fail with the known ones listed."""
     try:

@@ -52,19 +52,24 @@ def vgg_block(x, filters: int, convs: int, name: str, batch_norm: bool = False):
 
 
 def vgg(config: str, input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool = False,
-        dropout: float = 0.5) -> keras.Model:  # fmt: skip
+        dropout: float = 0.5, fc_units: int = 4096, width: float = 1.0) -> keras.Model:  # fmt: skip
     """VGG configuration ``config`` (a key of :data:`CONFIGS`); see the module docstring.
 
     ``dropout`` follows fc1 and fc2 during training, as in the paper (keras.applications has
     none; dropout has no weights, so the weights and the inference outputs are the same).
+    ``fc_units``: width of fc1 and fc2; the CIFAR versions of VGG use 512 instead of the
+    paper's 4,096, which on a 1x1x512 map would hold most of the parameters. ``width``
+    scales every convolution's filters (0.25: 16-32-64-128-128), for small experiments.
     """
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}.")
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for block, (filters, convs) in enumerate(zip(WIDTHS, CONFIGS[config], strict=True), start=1):
-        x = vgg_block(x, filters, convs, f"block{block}", batch_norm)
+        x = vgg_block(x, max(1, round(filters * width)), convs, f"block{block}", batch_norm)
     x = layers.Flatten(name="flatten")(x)
     for name in ("fc1", "fc2"):
-        x = layers.Dense(4096, activation="relu", name=name)(x)
+        x = layers.Dense(fc_units, activation="relu", name=name)(x)
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=config + ("_bn" if batch_norm else ""))
