@@ -21,6 +21,12 @@ With ``out_dir`` the run writes, atomically where it matters:
 - ``run.json``: written last; its presence marks a finished run, which ``train`` will not
   overwrite.
 
+Under ``MultiWorkerMirroredStrategy`` (several machines, :func:`get_strategy`) only the chief
+(task ``chief``, or ``worker`` 0 when there is no chief) writes the run folder; the other
+workers train without one (:func:`is_chief`). Keras 3's ``fit`` itself does not yet run under
+that strategy (keras-team/keras#20585: it fails averaging the first distributed batch, and with
+that step bypassed, inside the training step), so multi-machine training waits for that fix.
+
 A loss that becomes NaN or infinite stops training at once with
 :class:`~cnnkit.errors.TrainingDivergedError`, before the broken weights reach the checkpoint
 or the backup.
@@ -43,7 +49,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from cnnkit.errors import RunExistsError, TrainingDivergedError
+from cnnkit.errors import CnnkitError, RunExistsError, TrainingDivergedError
 from cnnkit.files import atomic_path, folder_lock, write_json
 from cnnkit.models.layers import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
 
@@ -72,7 +78,15 @@ def get_strategy() -> tf.distribute.Strategy:
     if os.environ.get("TF_CONFIG") and address is None:
         cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
         if sum(len(tasks) for tasks in cluster.values()) > 1:
-            return tf.distribute.MultiWorkerMirroredStrategy()
+            try:
+                return tf.distribute.MultiWorkerMirroredStrategy()
+            except RuntimeError as error:
+                if "program startup" not in str(error):
+                    raise
+                raise CnnkitError(
+                    "TF_CONFIG asks for several workers, but TensorFlow was already in use in this process: "
+                    "call get_strategy() (or enter training_scope()) before loading data or building models."
+                ) from None
     if address is not None:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
         tf.config.experimental_connect_to_cluster(resolver)
@@ -81,6 +95,20 @@ def get_strategy() -> tf.distribute.Strategy:
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
+    """False only in a non-chief worker of a multi-worker strategy: the process that must not
+    write the run folder. The chief is task ``chief``, or ``worker`` 0 when the cluster has no
+    chief (TensorFlow's convention). ``strategy`` defaults to the current one."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type in (None, "chief"):
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
 @contextlib.contextmanager
@@ -291,7 +319,8 @@ def train(
         train_data, validation_data: ``tf.data`` pipelines of ``(images, labels)`` batches.
         epochs: total number of epochs (a resumed run continues up to this number).
         out_dir: folder for the checkpoint, the CSV log and the resumable backup (see the
-            module docstring). ``None`` keeps everything in memory.
+            module docstring). ``None`` keeps everything in memory, and so does a non-chief
+            worker of a multi-worker run (:func:`is_chief`).
         early_stopping_patience: stop after this many epochs without a better validation
             loss and restore the best weights; ``None`` trains all epochs.
         callbacks: extra Keras callbacks.
@@ -326,7 +355,7 @@ def train(
 
     options = dict(epochs=epochs, early_stopping_patience=early_stopping_patience, callbacks=callbacks,
                    verbose=verbose)  # fmt: skip
-    if out_dir is None:
+    if out_dir is None or not is_chief(model.distribute_strategy):
         return _fit(model, train_data, validation_data, out=None, **options)
     out = Path(out_dir)
     with folder_lock(out):

@@ -248,3 +248,71 @@ def test_a_killed_run_resumes_and_loses_at_most_the_epoch_in_progress(tmp_path):
     data = load_dataset("digits", batch_size=128)
     best_loss = best.evaluate(data.validation.take(2), verbose=0, return_dict=True)["loss"]
     assert best_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
+
+
+def test_get_strategy_asks_for_multi_worker_set_up_before_tensorflow_is_used(monkeypatch):
+    import json as json_
+
+    import tensorflow as tf
+
+    from cnnkit.errors import CnnkitError
+
+    def too_late():
+        raise RuntimeError("Collective ops must be configured at program startup")
+
+    monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    monkeypatch.setattr(tf.distribute, "MultiWorkerMirroredStrategy", too_late)
+    cluster = {"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, "task": {"type": "worker", "index": 1}}
+    monkeypatch.setenv("TF_CONFIG", json_.dumps(cluster))
+    with pytest.raises(CnnkitError, match="before loading data"):
+        get_strategy()
+
+
+class FakeResolver:
+    def __init__(self, task_type, task_id, cluster):
+        self.task_type, self.task_id, self._cluster = task_type, task_id, cluster
+
+    def cluster_spec(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(as_dict=lambda: self._cluster)
+
+
+@pytest.mark.parametrize(
+    ("task_type", "task_id", "cluster", "chief"),
+    [
+        ("worker", 0, {"worker": ["a", "b"]}, True),  # no chief task: worker 0 is the chief
+        ("worker", 1, {"worker": ["a", "b"]}, False),
+        ("chief", 0, {"chief": ["c"], "worker": ["a"]}, True),
+        ("worker", 0, {"chief": ["c"], "worker": ["a"]}, False),
+        ("evaluator", 0, {"worker": ["a", "b"], "evaluator": ["e"]}, False),
+    ],
+)
+def test_is_chief_follows_tensorflows_convention(task_type, task_id, cluster, chief, monkeypatch):
+    import tensorflow as tf
+
+    from cnnkit.training import is_chief
+
+    class FakeMultiWorker:
+        cluster_resolver = FakeResolver(task_type, task_id, cluster)
+
+    monkeypatch.setattr(tf.distribute, "MultiWorkerMirroredStrategy", FakeMultiWorker)
+    assert is_chief(FakeMultiWorker()) is chief
+    assert is_chief(tf.distribute.get_strategy()) is True  # one process: it writes
+
+
+def test_a_non_chief_worker_trains_without_writing_the_run_folder(tmp_path, monkeypatch):
+    import cnnkit.training
+
+    data = load_dataset("digits", batch_size=32)
+    set_seed(0)
+    model = build("lenet5", input_shape=data.info.input_shape, num_classes=data.info.num_classes)
+    monkeypatch.setattr(cnnkit.training, "is_chief", lambda strategy=None: False)
+    history = train(model, small(data.train), small(data.validation), epochs=2, out_dir=tmp_path / "run", verbose=0)
+    assert len(history) == 2 and not (tmp_path / "run").exists()
+    monkeypatch.setattr(cnnkit.training, "is_chief", lambda strategy=None: True)
+    train(build("lenet5", input_shape=data.info.input_shape, num_classes=data.info.num_classes),
+          small(data.train), epochs=1, out_dir=tmp_path / "run", verbose=0)  # fmt: skip
+    assert (tmp_path / "run" / "run.json").is_file()
