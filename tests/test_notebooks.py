@@ -37,6 +37,14 @@ def numbers(pattern: str, text: str) -> list[float]:
     return [float(value) for value in found.groups()]
 
 
+def resnet_claims(text):
+    """03: at depth 56 the plain network's gradient norms spread far wider than the ResNet's."""
+    found = re.search(r"plain-56 ([\d,]+)x, ResNet-56 ([\d,]+)x", text)
+    assert found, "the notebook no longer prints the gradient-norm spreads"
+    plain, residual = (float(value.replace(",", "")) for value in found.groups())
+    assert plain > 10 * residual  # "the spread grows many times wider"
+
+
 def family_claims(text):
     """07: the arithmetic each section's prose states, as printed next to it."""
     assert "two 3x3: 73,728 (28% fewer)" in text and "receptive field of two 3x3: [3, 5]" in text
@@ -67,7 +75,7 @@ def what_cnns_see_claims(text):
     assert plain_loss > resnet_loss + 0.1 and resnet_last > 0.5 and plain_last < 0.2
 
 
-CLAIMS = {"07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
+CLAIMS = {"03_resnet": resnet_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
 
 
 @pytest.mark.notebook
