@@ -37,6 +37,28 @@ def numbers(pattern: str, text: str) -> list[float]:
     return [float(value) for value in found.groups()]
 
 
+def lenet_claims(text):
+    """01: "ReLU with max pooling learns much faster in the first epochs" than sigmoid + average."""
+    for relu, sigmoid in re.findall(r"after 1 epoch: ReLU \+ max ([\d.]+), sigmoid \+ average ([\d.]+)", text):
+        assert float(relu) > float(sigmoid) + 0.1
+    assert "after 1 epoch: ReLU + max" in text
+
+
+def alexnet_claims(text):
+    """02: in quick mode ReLU gains nothing or next to nothing over tanh (at most one epoch)."""
+    epochs = dict(re.findall(r"(relu|tanh): 25% training error at epoch (\d+)", text))
+    assert set(epochs) == {"relu", "tanh"}, "one of the two never reached 25% training error"
+    assert abs(int(epochs["relu"]) - int(epochs["tanh"])) <= 1
+
+
+def eeg_ccnn_claims(text):
+    """04: even on the synthetic data the random segment split scores higher than the grouped one."""
+    for method in ("SVM (RBF)", "CCNN"):
+        random_split, grouped = numbers(re.escape(method) + r": random segment folds ([\d.]+), "
+                                        r"trial-grouped folds ([\d.]+)", text)  # fmt: skip
+        assert random_split > grouped
+
+
 def resnet_claims(text):
     """03: at depth 56 the plain network's gradient norms spread far wider than the ResNet's."""
     found = re.search(r"plain-56 ([\d,]+)x, ResNet-56 ([\d,]+)x", text)
@@ -75,7 +97,8 @@ def what_cnns_see_claims(text):
     assert plain_loss > resnet_loss + 0.1 and resnet_last > 0.5 and plain_last < 0.2
 
 
-CLAIMS = {"03_resnet": resnet_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
+CLAIMS = {"01_lenet5": lenet_claims, "02_alexnet": alexnet_claims, "03_resnet": resnet_claims,
+          "04_eeg_deap_ccnn": eeg_ccnn_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
 
 
 @pytest.mark.notebook
