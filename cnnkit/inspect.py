@@ -233,8 +233,8 @@ def cost_table(names, batch_sizes=(1, 32), repeats: int = 3, time_up_to: float |
         spec, model = get_spec(name), build(name)
         row = {"model": name, "year": spec.year, "input": "x".join(str(s) for s in model.input.shape[1:]),
                "parameters": model.count_params(), "mult_adds": mult_adds(model)}  # fmt: skip
+        timed = time_up_to is None or row["mult_adds"] <= time_up_to
         for batch_size in batch_sizes:
-            timed = time_up_to is None or row["mult_adds"] <= time_up_to
             seconds = inference_latency(model, batch_size, repeats) if timed else math.nan
             row[f"ms_batch_{batch_size}"] = 1000 * seconds
         rows.append(row)

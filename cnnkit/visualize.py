@@ -424,15 +424,14 @@ def bypass(model: keras.Model, first: str, last: str) -> keras.Model:
 def blocks(model: keras.Model) -> list[str]:
     """The blocks of a cnnkit ResNet or plain network (``conv2_block1``, ...) that keep their
     input's shape, so :func:`lesion_study` can delete them; the down-sampling blocks are left out."""
+    layers = {layer.name: layer for layer in model.layers}
     found = []
-    for layer in model.layers:
-        if layer.name.endswith("_out") and "_block" in layer.name:
-            name = layer.name[: -len("_out")]
-            names = {candidate.name for candidate in model.layers}
-            if f"{name}_1_conv" in names:
-                entering = model.get_layer(f"{name}_1_conv").input
-                if tuple(entering.shape) == tuple(layer.output.shape):
-                    found.append(name)
+    for name, layer in layers.items():
+        block = name[: -len("_out")]
+        first = layers.get(f"{block}_1_conv")
+        if name.endswith("_out") and "_block" in name and first is not None:
+            if tuple(first.input.shape) == tuple(layer.output.shape):
+                found.append(block)
     return found
 
 
