@@ -77,7 +77,7 @@ def main():
         folder, kind = real, "DEAP"
     else:
         temporary = Path(tempfile.mkdtemp(prefix="cnnkit-deap-bench-"))
-        folder, kind = temporary, "SYNTHETIC DEAP-format"
+        folder, kind = temporary / "deap", "SYNTHETIC DEAP-format"  # its marker goes beside it
         started = time.perf_counter()
         deap.write_synthetic(folder, subjects=32, seed=0)
         print(f"wrote 32 synthetic subjects in {time.perf_counter() - started:.0f} s")
@@ -103,7 +103,7 @@ def main():
         for path in files:
             deap.read_subject(path)
         read_seconds = time.perf_counter() - started
-        (folder / f"de_features_{eeg_features.SAMPLING_RATE}.npz").unlink(missing_ok=True)
+        eeg_features.cache_path(folder).unlink(missing_ok=True)
         started = time.perf_counter()
         with TreeMemory() as tree:
             features, ratings = eeg_features.preprocess_folder(folder, workers=2, progress=True)
@@ -121,6 +121,7 @@ def main():
         print(f"second run from the cache: {cached:.2f} s")
     finally:
         if temporary is not None:
+            eeg_features.cache_path(folder).unlink(missing_ok=True)
             shutil.rmtree(temporary, ignore_errors=True)
 
 

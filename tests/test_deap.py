@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
+from cnnkit import evaluation
 from cnnkit.data import deap, eeg_features
 from cnnkit.errors import CorruptDatasetError, DatasetNotFoundError
 from tests.dataset_files import RunsCode
@@ -89,6 +90,7 @@ def test_labels_binary_and_quadrants():
     np.testing.assert_array_equal(deap.binary_labels(ratings, "valence"), [1, 1, 0, 0])  # 5 is low
     np.testing.assert_array_equal(deap.binary_labels(ratings, "arousal"), [1, 0, 1, 0])
     np.testing.assert_array_equal(deap.quadrant_labels(ratings), [0, 1, 2, 3])
+    assert "TorchEEG" in deap.binary_labels.__doc__ and ">= 5" in deap.binary_labels.__doc__
     with pytest.raises(ValueError, match="rating must be one of"):
         deap.binary_labels(ratings, "joy")
 
@@ -138,14 +140,114 @@ def test_vectorized_features_equal_the_loop_reference():
     )  # more threads than channels
 
 
-def test_features_carry_the_synthetic_effects():
-    data, labels = deap.synthetic_subject(seed=3)
-    features = eeg_features.de_features(data[:, :32])
+@pytest.fixture(scope="module")
+def calibration_subjects():
+    """Grid features and ratings of three synthetic subjects (seeds 101-103)."""
+    subjects = [deap.synthetic_subject(seed=101 + k) for k in range(3)]
+    return [(eeg_features.to_grid(eeg_features.de_features(data[:, :32])).astype("float32"), ratings)
+            for data, ratings in subjects]  # fmt: skip
+
+
+def test_features_carry_the_synthetic_effects(calibration_subjects):
     channel = {name: i for i, name in enumerate(deap.EEG_CHANNELS)}
-    asymmetry = features[:, :, channel["F3"], 1].mean(1) - features[:, :, channel["F4"], 1].mean(1)
-    assert np.corrcoef(asymmetry, labels[:, 0])[0, 1] < -0.8  # less left alpha with higher valence
-    beta = features[:, :, :, 2].mean(axis=(1, 2))
-    assert np.corrcoef(beta, labels[:, 1])[0, 1] > 0.8
+    f3, f4 = eeg_features.GRID_POSITIONS["F3"], eeg_features.GRID_POSITIONS["F4"]
+    grids = np.concatenate([grid.mean(axis=1) for grid, _ in calibration_subjects])  # (120 trials, 9, 9, 4)
+    ratings = np.concatenate([r for _, r in calibration_subjects])
+    asymmetry = grids[:, f3[0], f3[1], 1] - grids[:, f4[0], f4[1], 1]  # left minus right frontal alpha
+    assert np.corrcoef(asymmetry, ratings[:, 0])[0, 1] < -0.2  # less left alpha with higher valence
+    beta = grids[..., 2].sum(axis=(1, 2)) / 32
+    assert np.corrcoef(beta, ratings[:, 1])[0, 1] > 0.4  # more beta with higher arousal
+    # Volume conduction: neighbouring electrodes agree, distant ones do not.
+    data, _ = deap.synthetic_subject(seed=101)
+    alpha = eeg_features.de_features(data[:5, :32])[..., 1].reshape(-1, 32)
+    correlation = np.corrcoef(alpha.T)
+    assert correlation[channel["F3"], channel["FC1"]] > 0.7
+    assert abs(correlation[channel["F3"], channel["O2"]]) < 0.3
+
+
+def test_the_synthetic_data_is_as_hard_as_real_deap(calibration_subjects):
+    """The calibration targets of :func:`deap.synthetic_subject`: an RBF SVM, 10 folds per subject,
+    near LibEER's trial-split figures with trial-grouped folds and near the papers' segment-level
+    figures with random segment folds; with no emotion in the signals, grouped folds sit at chance."""
+    svm = evaluation.svm_classifier()
+    trials = np.repeat(np.arange(40), 60)
+    scores = {"trial-grouped folds": [], "random segment folds": []}
+    for grids, ratings in calibration_subjects:
+        x, y = grids.reshape(-1, 9, 9, 4), np.repeat(deap.binary_labels(ratings), 60)
+        for protocol, folds in (("trial-grouped folds", evaluation.grouped_folds(trials, y, n_splits=10)),
+                                ("random segment folds", evaluation.segment_folds(y, n_splits=10))):  # fmt: skip
+            scores[protocol].append(evaluation.cross_validate(svm, x, y, folds)["accuracy"].mean())
+    for protocol, (low, high) in deap.CALIBRATION_TARGETS.items():
+        assert low <= np.mean(scores[protocol]) <= high, (protocol, scores[protocol])
+    data, ratings = deap.synthetic_subject(seed=101, emotion_effect=0)
+    x = eeg_features.to_grid(eeg_features.de_features(data[:, :32])).reshape(-1, 9, 9, 4)
+    y = np.repeat(deap.binary_labels(ratings), 60)
+    null = evaluation.cross_validate(svm, x, y, evaluation.grouped_folds(trials, y, n_splits=10))
+    assert null["accuracy"].mean() < 0.56 < np.mean(scores["trial-grouped folds"]) + 0.02
+
+
+def numpy1_load(raw: bytes):
+    """``pickle.loads(raw, encoding="latin1")`` as under NumPy 1.25 and older, where ``numpy._core``
+    does not exist (1.26 added it as an alias): NumPy 1's module names resolve, NumPy 2's fail as
+    they do there. (Checked by hand with NumPy 1.24.4: the generated files load, and Python 3's
+    own pickle of an array fails with "No module named 'numpy._core'".)"""
+
+    class NumPy1Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module.startswith("numpy._core"):
+                raise ModuleNotFoundError(f"No module named {module!r} (NumPy 1.x)")
+            if module.startswith("numpy.core"):
+                module = module.replace("numpy.core", "numpy._core", 1)  # where NumPy 2 keeps them
+            return super().find_class(module, name)
+
+    import io
+
+    return NumPy1Unpickler(io.BytesIO(raw), encoding="latin1").load()
+
+
+def test_synthetic_files_are_readable_as_deap_documents_them(synthetic_folder):
+    """DEAP's readme: ``pickle.load(f, encoding="latin1")``. The files must load that way under
+    NumPy 1.x (Python-2-style names and strings), be the real files' size, and the folder must
+    hold only ``sNN.dat`` files (TorchEEG reads every file in it)."""
+    import pickletools
+
+    raw = (synthetic_folder / "s01.dat").read_bytes()
+    expected_data, expected_labels = deap.synthetic_subject(seed=1)
+    content = numpy1_load(raw)
+    np.testing.assert_array_equal(content["data"], expected_data)
+    np.testing.assert_array_equal(content["labels"], expected_labels)
+    assert 103_219_200 < len(raw) < 103_300_000  # 40x40x8064 float64 plus a little framing
+    opcodes = [(op.name, arg) for op, arg, _ in pickletools.genops(raw)]
+    assert {arg for name, arg in opcodes if name == "GLOBAL"} == {
+        "numpy.core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"}  # fmt: skip
+    assert [name for name, arg in opcodes if isinstance(arg, bytes | str) and len(arg) > 1000] == ["BINSTRING"] * 2
+    # What Python 3 writes by itself fails there: the test can tell the two apart.
+    with pytest.raises(ModuleNotFoundError, match="NumPy 1.x"):
+        numpy1_load(pickle.dumps({"data": expected_data[:1], "labels": expected_labels}, protocol=2))
+    assert sorted(p.name for p in synthetic_folder.iterdir()) == ["s01.dat", "s02.dat"]
+    assert deap.marker_path(synthetic_folder).read_text().startswith("The sNN.dat files in")
+
+
+def test_the_feature_cache_lives_outside_the_folder(synthetic_folder):
+    features, ratings = eeg_features.preprocess_folder(synthetic_folder, workers=1, progress=False)
+    assert features.shape == (2, 40, 60, 9, 9, 4) and ratings.shape == (2, 40, 4)
+    cached = eeg_features.cache_path(synthetic_folder)
+    assert cached.is_file() and synthetic_folder not in cached.parents
+    assert sorted(p.name for p in synthetic_folder.iterdir()) == ["s01.dat", "s02.dat"]
+    again, _ = eeg_features.preprocess_folder(synthetic_folder, progress=False)
+    np.testing.assert_array_equal(again, features)
+
+
+def test_an_older_synthetic_folder_is_rewritten_with_the_current_model(tmp_path):
+    folder = tmp_path / "deap_synthetic"
+    deap.write_synthetic(folder, subjects=1)
+    deap.marker_path(folder).write_text("SYNTHETIC, model version 1\n")
+    (folder / "SYNTHETIC.txt").write_text("old marker inside the folder")
+    (folder / "de_features_128.npz").write_bytes(b"old cache")
+    assert deap.synthetic_version(folder) == 1
+    deap.ensure_synthetic(folder, subjects=1)
+    assert deap.synthetic_version(folder) == deap.SYNTHETIC_VERSION
+    assert [p.name for p in folder.iterdir()] == ["s01.dat"]
 
 
 def test_default_folder_falls_back_to_synthetic_files_and_says_so(tmp_path, monkeypatch):

@@ -76,23 +76,18 @@ def test_grouped_folds_never_share_a_trial():
         evaluation.grouped_folds(np.arange(5), np.zeros(5), n_splits=10)
 
 
-def test_ccnn_beats_chance_clearly_on_synthetic_data():
+def test_ccnn_learns_the_synthetic_trials():
+    """On random segment folds (one fold of four, 3 epochs) the CCNN recognizes trials it has seen
+    well above chance: it trains. (That trial-grouped folds score far lower is asserted for the
+    SVM in test_deap.py and for both in notebook 04's claims.)"""
     data, ratings = deap.synthetic_subject(seed=4)
-    grids = eeg_features.to_grid(eeg_features.de_features(data[:, :32])).astype(
-        "float32"
-    )  # (40, 60, 9, 9, 4)
+    x = eeg_features.to_grid(eeg_features.de_features(data[:, :32])).astype("float32").reshape(-1, 9, 9, 4)
     labels = np.repeat(deap.binary_labels(ratings, "valence"), 60)
-    x = grids.reshape(-1, 9, 9, 4)
-    folds = evaluation.grouped_folds(np.repeat(np.arange(40), 60), labels, n_splits=4)[:2]
-    classifier = evaluation.keras_classifier(
-        lambda shape, k: build("ccnn", input_shape=shape, num_classes=k), epochs=3
-    )
-    scores = evaluation.cross_validate(classifier, x, labels, folds)
+    classifier = evaluation.keras_classifier(lambda shape, k: build("ccnn", input_shape=shape, num_classes=k), epochs=3)
+    scores = evaluation.cross_validate(classifier, x, labels, evaluation.segment_folds(labels, n_splits=4)[:1])
     assert list(scores.columns) == ["fold", "accuracy", "f1", "majority"]
-    assert scores["accuracy"].mean() > 0.75
-    assert scores["accuracy"].mean() > scores["majority"].mean() + 0.15
-    svm = evaluation.cross_validate(evaluation.svm_classifier(), x, labels, folds)
-    assert svm["accuracy"].mean() > 0.75
+    assert scores["accuracy"].mean() > 0.8 > scores["majority"].mean() + 0.2
+    assert build("ccnn").get_layer("fc").activation.__name__ == "selu"  # the authors' code and TorchEEG agree
 
 
 def test_deap_trains_through_the_command_line_with_a_trial_split_and_says_synthetic(tmp_path, capsys):

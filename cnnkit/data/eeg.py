@@ -61,10 +61,7 @@ def eeg_folder(source: str, subjects: int = 32, seed: int = 0):
     from cnnkit.files import data_dir
 
     if source == "deap_synthetic":
-        folder = data_dir() / "deap_synthetic"
-        if len(list(folder.glob("s[0-9][0-9].dat"))) < subjects:
-            deap.write_synthetic(folder, subjects=subjects, seed=seed)
-        return folder
+        return deap.ensure_synthetic(data_dir() / "deap_synthetic", subjects, seed)
     if source != "deap":
         raise UnknownNameError(f"Unknown EEG dataset {source!r}. Known: {', '.join(EEG_DATASETS)}.")
     folder = data_dir() / "deap"

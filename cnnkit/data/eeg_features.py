@@ -154,15 +154,28 @@ def subject_features(path, segment: int = SAMPLING_RATE) -> tuple[np.ndarray, np
     return to_grid(de_features(data[:, :32], segment, threads=1)).astype("float32"), ratings
 
 
+def cache_path(folder, segment: int = SAMPLING_RATE) -> Path:
+    """Where :func:`preprocess_folder` caches the features of ``folder``:
+    ``<data folder>/cache/deap_features/<folder name>-<hash of its full path>-de_<segment>.npz``."""
+    import hashlib
+
+    from cnnkit.files import data_dir
+
+    folder = Path(folder).resolve()
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return data_dir() / "cache" / "deap_features" / f"{folder.name}-{key}-de_{segment}.npz"
+
+
 def preprocess_folder(folder, segment: int = SAMPLING_RATE, workers: int = 2, cache: bool = True,
                       progress: bool = True) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Grid features of every subject in ``folder``, computed once and cached.
 
     Subjects are processed one at a time per worker process (``workers``; the results stream
     back in order), so memory stays at a few hundred MB per worker whatever the number of
-    subjects. The result is saved atomically to ``folder/de_features_<segment>.npz`` together
-    with the file names, sizes and modification times it came from; a later call with the same
-    files loads it instead of recomputing.
+    subjects. The result is saved atomically to :func:`cache_path` (under the data folder's
+    ``cache/``, never inside ``folder``, which keeps only DEAP's own files) together with the
+    file names, sizes and modification times it came from; a later call with the same files
+    loads it instead of recomputing.
 
     Returns ``(features, ratings)``: float32 ``(subjects, 40, segments, 9, 9, 4)`` and
     float64 ``(subjects, 40, 4)``.
@@ -170,9 +183,9 @@ def preprocess_folder(folder, segment: int = SAMPLING_RATE, workers: int = 2, ca
     folder = Path(folder)
     files = subject_files(folder)
     signature = np.array([f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files])
-    cache_path = folder / f"de_features_{segment}.npz"
-    if cache and cache_path.is_file():
-        with np.load(cache_path, allow_pickle=False) as stored:
+    stored_at = cache_path(folder, segment)
+    if cache and stored_at.is_file():
+        with np.load(stored_at, allow_pickle=False) as stored:
             if np.array_equal(stored["signature"], signature):
                 return stored["features"], stored["ratings"]
     bar = None
@@ -191,7 +204,8 @@ def preprocess_folder(folder, segment: int = SAMPLING_RATE, workers: int = 2, ca
                 bar.update(index)
     features, ratings = np.stack(features), np.stack(ratings)
     if cache:
-        with atomic_path(cache_path) as temporary, open(temporary, "wb") as stream:
+        stored_at.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(stored_at) as temporary, open(temporary, "wb") as stream:
             np.savez(stream, features=features, ratings=ratings, signature=signature)
     return features, ratings
 

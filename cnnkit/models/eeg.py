@@ -4,7 +4,12 @@
   (default 4 bands), as TorchEEG builds it: four 4x4 convolutions with 'same' zero padding
   (Keras puts the extra row/column at the bottom/right, as TorchEEG's explicit padding does),
   64-128-256-64 filters, each with ReLU (SELU as an option), flatten (9 * 9 * 64 = 5,184),
-  dense 1024, dropout 0.5, softmax. With 2 classes: 6,233,602 parameters.
+  dense 1024 with SELU, dropout 0.5, softmax. With 2 classes: 6,233,602 parameters.
+  Activations, checked against both references: the authors' TensorFlow code
+  (github.com/ynulonger/DE_CNN, ``cnn.py``) applies SELU after every convolution (with batch
+  norm there) and after the dense layer; TorchEEG's ``CCNN`` uses ReLU after the convolutions
+  and SELU after the dense layer. The default follows TorchEEG (its parameter count is the
+  published one); ``activation="selu"`` gives the authors' convolutions.
 - ``eeg_mlp``: the dense baseline on the same (flattened) features.
 - ``cnn1d_lstm`` / ``cnn1d_gru``: Conv1D -> max pooling -> LSTM or GRU -> flatten -> dense ->
   softmax over the four valence-arousal quadrants, on raw EEG windows ``(time, channels)``.
@@ -28,7 +33,8 @@ from cnnkit.models.registry import register
 def ccnn(
     input_shape=(9, 9, 4), num_classes: int = 2, activation: str = "relu", dropout: float = 0.5
 ) -> keras.Model:
-    """conv1-4 (4x4 'same', 64/128/256/64, ReLU or SELU) -> flatten -> fc 1024 -> dropout -> softmax."""
+    """conv1-4 (4x4 'same', 64/128/256/64, ``activation``: ReLU or SELU) -> flatten -> fc 1024
+    (SELU, as in both the authors' code and TorchEEG) -> dropout -> softmax."""
     if activation not in ("relu", "selu"):
         raise ValueError(f"activation must be 'relu' or 'selu' as in the paper, got {activation!r}.")
     inputs = keras.Input(shape=input_shape, name="grid")
@@ -36,7 +42,7 @@ def ccnn(
     for index, filters in enumerate((64, 128, 256, 64), start=1):
         x = layers.Conv2D(filters, 4, padding="same", activation=activation, name=f"conv{index}")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(1024, activation=activation, name="fc")(x)
+    x = layers.Dense(1024, activation="selu", name="fc")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="output", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="ccnn")
