@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from cnnkit import modes
 from cnnkit.models.layers import predicts_penalties
 
 
@@ -43,10 +44,11 @@ def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: bool = Fa
     """Run ``model`` over every batch of ``dataset``.
 
     The predicted class is the largest output, or the smallest for models whose outputs
-    are penalties (LeNet-5's Euclidean RBF layer).
+    are penalties (LeNet-5's Euclidean RBF layer). In smoke mode (:mod:`cnnkit.modes`) only the
+    first ``SMOKE_BATCHES`` batches are read.
     """
     labels, scores, images = [], [], []
-    for batch_images, batch_labels in dataset:
+    for batch_images, batch_labels in modes.cut(dataset):
         scores.append(np.asarray(model(batch_images, training=False)))
         labels.append(np.asarray(batch_labels))
         if keep_images:
@@ -163,11 +165,12 @@ def cross_validate(fit_predict, x, y, folds) -> pd.DataFrame:
     """Score ``fit_predict(x_train, y_train, x_test) -> y_pred`` on every fold.
 
     Returns one row per fold: ``fold``, ``accuracy``, ``f1`` (macro), ``majority`` (accuracy of
-    always predicting the training fold's most frequent class: the floor to beat).
+    always predicting the training fold's most frequent class: the floor to beat). In smoke mode
+    (:mod:`cnnkit.modes`) only the first fold runs.
     """
     x, y = np.asarray(x), np.asarray(y)
     rows = []
-    for fold, (train, test) in enumerate(folds):
+    for fold, (train, test) in enumerate(modes.repeats(folds)):
         predicted = np.asarray(fit_predict(x[train], y[train], x[test]))
         majority = np.bincount(y[train]).argmax()
         rows.append({

@@ -49,6 +49,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
+from cnnkit import modes
 from cnnkit.errors import CnnkitError, RunExistsError, TrainingDivergedError
 from cnnkit.files import atomic_path, folder_lock, write_json
 from cnnkit.models.layers import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
@@ -317,7 +318,8 @@ def train(
             ``loss`` and ``metrics`` when given). Build it inside :func:`training_scope` to
             use several GPUs, a TPU or mixed precision.
         train_data, validation_data: ``tf.data`` pipelines of ``(images, labels)`` batches.
-        epochs: total number of epochs (a resumed run continues up to this number).
+        epochs: total number of epochs (a resumed run continues up to this number). In smoke
+            mode (:mod:`cnnkit.modes`) one epoch of at most ``SMOKE_BATCHES`` batches runs.
         out_dir: folder for the checkpoint, the CSV log and the resumable backup (see the
             module docstring). ``None`` keeps everything in memory, and so does a non-chief
             worker of a multi-worker run (:func:`is_chief`).
@@ -335,6 +337,8 @@ def train(
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+    # Smoke mode (CNNKIT_SMOKE=1, see cnnkit.modes): one epoch of a few batches, same code path.
+    epochs, train_data, validation_data = modes.smoke_epochs(epochs), modes.cut(train_data), modes.cut(validation_data)
     if early_stopping_patience is not None and validation_data is None:
         raise ValueError("early_stopping_patience needs validation_data to watch.")
 

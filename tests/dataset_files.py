@@ -42,11 +42,16 @@ def write_fashion_mnist(folder, n_train=200, n_test=20):
     return x_train, y_train, x_test, y_test
 
 
-def cifar_batch_bytes(images, labels):
-    """One CIFAR-10 Python batch: a protocol-2 pickle of {b'data': (n, 3072) CHW rows, b'labels': [...]}."""
+def cifar_batch_bytes(images, labels, name="data_batch_1"):
+    """One CIFAR-10 Python batch as the official files hold it: a Python 2 cPickle (protocol 2) of
+    {'batch_label', 'labels': [...], 'data': (n, 3072) uint8 CHW rows, 'filenames': [...]}, read
+    with ``encoding="bytes"`` (so the keys become bytes)."""
+    from cnnkit.data.safe_pickle import dumps_python2
+
     rows = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    batch = {b"batch_label": b"testing batch", b"data": rows, b"labels": [int(v) for v in labels]}
-    return pickle.dumps(batch, protocol=2)
+    batch = {"batch_label": f"{name} of the tests", "labels": [int(v) for v in labels], "data": rows,
+             "filenames": [f"image_{i:05d}.png" for i in range(len(images))]}  # fmt: skip
+    return dumps_python2(batch)
 
 
 def write_cifar10(path, per_batch=40, as_folder=False):
@@ -76,3 +81,77 @@ class RunsCode:
         import os
 
         return (os.system, ("echo pwned",))
+
+
+# --- Full-size files in the official formats, for the smoke runs of the notebooks (random content) ---
+
+FLOWER_COUNTS = {"daisy": 633, "dandelion": 898, "roses": 641, "sunflowers": 699, "tulips": 799}  # 3,670
+
+
+def write_official_image_datasets(data_dir, seed=0):
+    """MNIST (``mnist.npz``, 60,000 + 10,000), Fashion-MNIST (the four IDX ``.gz`` files) and
+    CIFAR-10 (``cifar-10-python.tar.gz``, 5 x 10,000 + 10,000) at their official sizes, random
+    pixels and labels, where cnnkit looks for files a user drops into ``data/``."""
+    rng = np.random.default_rng(seed)
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    def images(n, shape):
+        return rng.integers(0, 256, size=(n, *shape), dtype=np.uint8), rng.integers(0, 10, size=n).astype(np.uint8)
+
+    (x_train, y_train), (x_test, y_test) = images(60_000, (28, 28)), images(10_000, (28, 28))
+    np.savez(data_dir / "mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    (x_train, y_train), (x_test, y_test) = images(60_000, (28, 28)), images(10_000, (28, 28))
+    folder = data_dir / "fashion_mnist"
+    folder.mkdir(exist_ok=True)
+    for name, array in [("train-images-idx3-ubyte.gz", x_train), ("train-labels-idx1-ubyte.gz", y_train),
+                        ("t10k-images-idx3-ubyte.gz", x_test), ("t10k-labels-idx1-ubyte.gz", y_test)]:  # fmt: skip
+        (folder / name).write_bytes(gzip.compress(idx_bytes(array), compresslevel=1))
+    with tarfile.open(data_dir / "cifar-10-python.tar.gz", "w:gz", compresslevel=1) as archive:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            raw = cifar_batch_bytes(*images(10_000, (32, 32, 3)), name)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+
+
+def write_flower_photos_archive(data_dir, seed=0):
+    """``flower_photos.tgz`` as the TensorFlow tutorials publish it: ``flower_photos/<class>/*.jpg``,
+    3,670 JPEG photos in the five classes with the official counts (smooth random colours, 240x320
+    or 320x240) and the LICENSE.txt the archive has."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(data_dir / "flower_photos.tgz", "w:gz", compresslevel=1) as archive:
+        license_text = b"Random images written by cnnkit's tests in the layout of flower_photos.\n"
+        info = tarfile.TarInfo("flower_photos/LICENSE.txt")
+        info.size = len(license_text)
+        archive.addfile(info, io.BytesIO(license_text))
+        for name, count in FLOWER_COUNTS.items():
+            for index in range(count):
+                size = (320, 240) if index % 3 else (240, 320)
+                coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+                image = Image.fromarray(coarse).resize(size, Image.BILINEAR)
+                buffer = io.BytesIO()
+                image.save(buffer, format="JPEG", quality=80)
+                info = tarfile.TarInfo(f"flower_photos/{name}/{index:05d}_{name}.jpg")
+                info.size = buffer.tell()
+                buffer.seek(0)
+                archive.addfile(info, buffer)
+
+
+def write_keras_imagenet_weights(keras_home):
+    """MobileNetV2's ImageNet weight files (with and without the top, 224 px) under the names
+    ``keras.applications`` downloads them to, in Keras' HDF5 weights format, holding the random
+    weights of a freshly built model: what ``weights="imagenet"`` loads when they are cached."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    models = keras_home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for include_top, suffix in ((True, ""), (False, "_no_top")):
+        model = keras.applications.MobileNetV2(weights=None, include_top=include_top, input_shape=(224, 224, 3))
+        with h5py.File(models / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224{suffix}.h5", "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    keras.backend.clear_session()

@@ -220,43 +220,6 @@ def synthetic_subject(seed: int = 0, emotion_effect: float = EMOTION_EFFECT) -> 
     return data, labels
 
 
-def python2_pickle(content: dict) -> bytes:
-    """``content`` (a dict of str keys and float64 arrays) pickled as DEAP's files are.
-
-    DEAP's ``sNN.dat`` files were written by Python 2's cPickle, protocol 2: the arrays name
-    ``numpy.core.multiarray._reconstruct`` (NumPy 1's module; NumPy 2 still resolves it) and hold
-    their bytes in a Python 2 ``str`` (opcode BINSTRING), which Python 3 reads with
-    ``encoding="latin1"``. Python 3's own pickler cannot write that: it names NumPy 2's
-    ``numpy._core`` (NumPy 1.x readers fail) and stores bytes through ``_codecs.encode``, half as
-    large again. This writes the opcodes directly, so a 40x40x8064 subject is 103.2 MB, as DEAP's.
-    """
-    import struct
-
-    def text(value: str) -> bytes:  # SHORT_BINSTRING: a Python 2 str of up to 255 bytes
-        raw = value.encode("latin1")
-        return b"U" + bytes([len(raw)]) + raw
-
-    def integer(value: int) -> bytes:  # BININT1 / BININT2 / BININT
-        if 0 <= value < 256:
-            return b"K" + bytes([value])
-        if 0 <= value < 65536:
-            return b"M" + struct.pack("<H", value)
-        return b"J" + struct.pack("<i", value)
-
-    def array(values: np.ndarray) -> bytes:
-        values = np.ascontiguousarray(values, dtype="<f8")
-        dtype = (b"cnumpy\ndtype\n" + text("f8") + integer(0) + integer(1) + b"\x87R"
-                 + b"(" + integer(3) + text("<") + b"NNN" + integer(-1) + integer(-1) + integer(0) + b"tb")  # fmt: skip
-        raw = values.tobytes()
-        shape = b"(" + b"".join(integer(d) for d in values.shape) + b"t"
-        return (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + integer(0) + b"\x85"
-                + text("b") + b"\x87R" + b"(" + integer(1) + shape + dtype + b"\x89"
-                + b"T" + struct.pack("<I", len(raw)) + raw + b"tb")  # fmt: skip
-
-    items = b"".join(text(key) + array(value) for key, value in content.items())
-    return b"\x80\x02}(" + items + b"u."
-
-
 def marker_path(folder) -> Path:
     """Where :func:`write_synthetic` marks ``folder`` as synthetic: ``<folder>.SYNTHETIC.txt``
     beside it, not inside (a reader that loads every file of the folder, as TorchEEG's
@@ -282,7 +245,7 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0) -> list[Path]:
     """Write SYNTHETIC subjects ``s01.dat`` ... into ``folder`` in exactly DEAP's file format.
 
     Each file is a Python-2-style protocol-2 pickle of ``{"data", "labels"}``
-    (:func:`python2_pickle`), readable with ``pickle.load(f, encoding="latin1")`` under NumPy
+    (:func:`cnnkit.data.safe_pickle.dumps_python2`), readable with ``pickle.load(f, encoding="latin1")`` under NumPy
     1.x and 2.x, 103.2 MB like DEAP's, written atomically. The folder holds nothing else; the
     marker ``<folder>.SYNTHETIC.txt`` beside it says that the files are synthetic and which
     model version wrote them. Signals from :func:`synthetic_subject`; subject ``k`` uses seed
@@ -306,7 +269,7 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0) -> list[Path]:
         data, labels = synthetic_subject(seed + subject)
         path = folder / f"s{subject:02d}.dat"
         with atomic_path(path) as temporary:
-            temporary.write_bytes(python2_pickle({"labels": labels, "data": data}))
+            temporary.write_bytes(safe_pickle.dumps_python2({"labels": labels, "data": data}))
         paths.append(path)
     return paths
 

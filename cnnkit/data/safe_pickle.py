@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import struct
 from typing import BinaryIO
 
 import numpy as np
@@ -85,6 +86,8 @@ def _frombuffer(buffer, dtype, shape, order):
 
 
 def _dtype(spec, align=False, copy=True):
+    if isinstance(spec, bytes):  # a Python 2 str read with encoding="bytes" (CIFAR-10's batches)
+        spec = spec.decode("latin1")
     if not isinstance(spec, str):
         raise UnsafePickleError(f"refused a dtype built from {type(spec).__name__}")
     return np.dtype(spec, bool(align), bool(copy))
@@ -176,3 +179,53 @@ def load(stream: BinaryIO | bytes, encoding: str = "ASCII", max_bytes: int = DEF
         raise
     except (Exception, RecursionError) as error:  # a damaged file fails in many ways
         raise pickle.UnpicklingError(f"{type(error).__name__}: {error}") from None
+
+
+def dumps_python2(content) -> bytes:
+    """``content`` pickled as Python 2's cPickle wrote DEAP's and CIFAR-10's files (protocol 2).
+
+    ``content``: dicts with str keys, lists, str, int, and NumPy arrays of plain numeric dtypes.
+    Arrays name ``numpy.core.multiarray._reconstruct`` (NumPy 1's module; NumPy 2 still
+    resolves it) and keep their bytes in a Python 2 ``str`` (opcode BINSTRING), which Python 3
+    reads with ``encoding="latin1"`` (or ``"bytes"``, which also turns the keys into bytes).
+    Python 3's own pickler cannot write that: it names NumPy 2's ``numpy._core``, which NumPy
+    1.25 and older cannot import, and stores bytes through ``_codecs.encode``, half as large
+    again. Used to write files in the exact format of the real ones (synthetic DEAP subjects,
+    the tests' CIFAR-10 batches); :func:`load` reads them.
+    """
+    def text(value: str) -> bytes:  # SHORT_BINSTRING / BINSTRING: a Python 2 str
+        raw = value.encode("latin1")
+        return (b"U" + bytes([len(raw)]) if len(raw) < 256 else b"T" + struct.pack("<I", len(raw))) + raw
+
+    def integer(value: int) -> bytes:  # BININT1 / BININT2 / BININT
+        if 0 <= value < 256:
+            return b"K" + bytes([value])
+        if 0 <= value < 65536:
+            return b"M" + struct.pack("<H", value)
+        return b"J" + struct.pack("<i", value)
+
+    def array(values: np.ndarray) -> bytes:
+        values = np.ascontiguousarray(values)
+        dtype = _plain_dtype(values.dtype).newbyteorder("<")
+        order = "|" if dtype.itemsize == 1 else "<"
+        raw = values.astype(dtype, copy=False).tobytes()
+        return (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + integer(0) + b"\x85"
+                + text("b") + b"\x87R" + b"(" + integer(1) + b"(" + b"".join(integer(d) for d in values.shape)
+                + b"t" + b"cnumpy\ndtype\n" + text(dtype.str[1:]) + integer(0) + integer(1) + b"\x87R"
+                + b"(" + integer(3) + text(order) + b"NNN" + integer(-1) + integer(-1) + integer(0) + b"tb"
+                + b"\x89" + b"T" + struct.pack("<I", len(raw)) + raw + b"tb")  # fmt: skip
+
+    def value(item) -> bytes:
+        if isinstance(item, np.ndarray):
+            return array(item)
+        if isinstance(item, bool) or not isinstance(item, int | str | list | dict):
+            raise TypeError(f"dumps_python2 writes dicts, lists, str, int and arrays, not {type(item).__name__}")
+        if isinstance(item, int):
+            return integer(item)
+        if isinstance(item, str):
+            return text(item)
+        if isinstance(item, list):
+            return b"](" + b"".join(value(element) for element in item) + b"e"
+        return b"}(" + b"".join(text(key) + value(element) for key, element in item.items()) + b"u"
+
+    return b"\x80\x02" + value(content) + b"."
