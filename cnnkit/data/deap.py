@@ -16,8 +16,10 @@ and every file is validated (keys, shapes, dtype, finite values, label range).
 
 from __future__ import annotations
 
+import multiprocessing
 import pickle
 import re
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -241,7 +243,7 @@ def synthetic_version(folder) -> int | None:
     return int(found.group(1)) if found else 1
 
 
-def write_synthetic(folder, subjects: int = 2, seed: int = 0) -> list[Path]:
+def write_synthetic(folder, subjects: int = 2, seed: int = 0, workers: int = 2) -> list[Path]:
     """Write SYNTHETIC subjects ``s01.dat`` ... into ``folder`` in exactly DEAP's file format.
 
     Each file is a Python-2-style protocol-2 pickle of ``{"data", "labels"}``
@@ -249,7 +251,8 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0) -> list[Path]:
     1.x and 2.x, 103.2 MB like DEAP's, written atomically. The folder holds nothing else; the
     marker ``<folder>.SYNTHETIC.txt`` beside it says that the files are synthetic and which
     model version wrote them. Signals from :func:`synthetic_subject`; subject ``k`` uses seed
-    ``seed + k``. Returns the written paths.
+    ``seed + k`` (the same files for any number of ``workers``, the processes that write them).
+    Returns the written paths.
     """
     if not 1 <= subjects <= 99:
         raise ValueError(f"subjects must lie in 1..99, got {subjects}.")
@@ -264,14 +267,23 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0) -> list[Path]:
             f"(model version {SYNTHETIC_VERSION}, seed {seed}) from a stated random model (see the docstring\n"
             "of cnnkit.data.deap.synthetic_subject). They are not DEAP recordings.\n"
         )
-    paths = []
-    for subject in range(1, subjects + 1):
-        data, labels = synthetic_subject(seed + subject)
-        path = folder / f"s{subject:02d}.dat"
-        with atomic_path(path) as temporary:
-            temporary.write_bytes(safe_pickle.dumps_python2({"labels": labels, "data": data}))
-        paths.append(path)
+    paths = [folder / f"s{subject:02d}.dat" for subject in range(1, subjects + 1)]
+    jobs = [(path, seed + subject) for subject, path in enumerate(paths, start=1)]
+    if workers > 1 and subjects > 1:
+        context = multiprocessing.get_context("spawn")  # no fork of a process that may run TensorFlow
+        with ProcessPoolExecutor(max_workers=min(workers, subjects), mp_context=context) as pool:
+            list(pool.map(_write_subject, *zip(*jobs, strict=True)))
+    else:
+        for path, subject_seed in jobs:
+            _write_subject(path, subject_seed)
     return paths
+
+
+def _write_subject(path: Path, seed: int) -> None:
+    """One synthetic subject file, written atomically (a worker of :func:`write_synthetic`)."""
+    data, labels = synthetic_subject(seed)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(safe_pickle.dumps_python2({"labels": labels, "data": data}))
 
 
 def ensure_synthetic(folder, subjects: int, seed: int = 0) -> Path:

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import ops
 
 from cnnkit.errors import CnnkitError, UnknownNameError
@@ -133,6 +134,23 @@ def pretrained(name: str, num_classes: int = 10, input_shape=(224, 224, 3), weig
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"{name}_pretrained")
+
+
+def imagenet_top1(probabilities) -> list[str]:
+    """``"name (probability)"`` of the top ImageNet class of each row of ``probabilities``
+    ``(n, 1000)``, with Keras' class names (``decode_predictions``, which downloads them once).
+
+    Offline (``$CNNKIT_OFFLINE``) with the names not cached in ``~/.keras/models``, the classes are
+    given by number instead (``"ImageNet class 281 (0.61)"``), rather than failing on a download.
+    """
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 2 or probabilities.shape[1] != 1000:
+        raise ValueError(f"expected (n, 1000) ImageNet probabilities, got shape {probabilities.shape}.")
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    if offline() and not (home / "models" / "imagenet_class_index.json").is_file():
+        return [f"ImageNet class {i} ({row[i]:.2f})" for row, i in zip(probabilities, probabilities.argmax(1))]
+    decoded = keras.applications.imagenet_utils.decode_predictions(probabilities, top=1)
+    return [f"{top[0][1]} ({top[0][2]:.2f})" for top in decoded]
 
 
 def find_backbone(model: keras.Model) -> keras.Model:
