@@ -7,7 +7,7 @@ the result lines it prints:
 - ``alexnet_small`` on Fashion-MNIST (``bench/alexnet_pipeline.py --full``);
 - ResNet on CIFAR-10, time to 91% (ResNet-20) and to 94% (ResNet-56) (``bench/resnet_cifar.py --full``);
 - the CCNN on 32 SYNTHETIC DEAP-format subjects (``python -m cnnkit train ccnn --dataset deap_synthetic``);
-- every notebook in full mode (``CNNKIT_QUICK`` unset), executed top to bottom.
+- every notebook in full mode (``CNNKIT_QUICK`` and ``CNNKIT_SMOKE`` unset), executed top to bottom.
 
 The datasets are read from ``data/`` or downloaded once, so run it online (or with the files in
 place). Anchors to compare with, from the d2l TensorFlow book on one V100 (Fashion-MNIST, 10
@@ -58,7 +58,7 @@ def jobs(out: Path) -> list[Job]:
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         command = [PYTHON, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                    "--ExecutePreprocessor.timeout=-1", "--output-dir", str(out), str(notebook)]  # fmt: skip
-        found.append(Job(notebook.stem, command, 3600, {"CNNKIT_QUICK": ""}))
+        found.append(Job(notebook.stem, command, 3600, {"CNNKIT_QUICK": "", "CNNKIT_SMOKE": ""}))
     return found
 
 

@@ -2,7 +2,6 @@
 
 import gzip
 import io
-import pickle
 import tarfile
 
 import numpy as np

@@ -10,7 +10,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.dataset_files import write_flower_photos_archive, write_keras_imagenet_weights, write_official_image_datasets
+from tests.dataset_files import (
+    write_flower_photos_archive,
+    write_keras_imagenet_weights,
+    write_official_image_datasets,
+)
 from tests.test_notebooks import NOTEBOOKS
 
 

@@ -91,3 +91,14 @@ def test_the_command_line_trains_a_pretrained_backbone_on_a_folder(tmp_path, cap
     assert code == 0
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
     assert model.input_shape == (None, 224, 224, 3)  # gray digits brought to the backbone's RGB input
+
+
+def test_imagenet_class_names_fall_back_to_numbers_offline(tmp_path, monkeypatch):
+    from cnnkit.models.applications import imagenet_top1
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    probabilities = np.full((2, 1000), 0.0)
+    probabilities[0, 281], probabilities[1, 7] = 0.61, 0.9
+    assert imagenet_top1(probabilities) == ["ImageNet class 281 (0.61)", "ImageNet class 7 (0.90)"]
+    with pytest.raises(ValueError, match=r"\(n, 1000\)"):
+        imagenet_top1(probabilities[:, :10])

@@ -148,7 +148,8 @@ def imagenet_top1(probabilities) -> list[str]:
         raise ValueError(f"expected (n, 1000) ImageNet probabilities, got shape {probabilities.shape}.")
     home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     if offline() and not (home / "models" / "imagenet_class_index.json").is_file():
-        return [f"ImageNet class {i} ({row[i]:.2f})" for row, i in zip(probabilities, probabilities.argmax(1))]
+        best = probabilities.argmax(axis=1)
+        return [f"ImageNet class {i} ({row[i]:.2f})" for row, i in zip(probabilities, best, strict=True)]
     decoded = keras.applications.imagenet_utils.decode_predictions(probabilities, top=1)
     return [f"{top[0][1]} ({top[0][2]:.2f})" for top in decoded]
 
