@@ -247,7 +247,7 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0, workers: int = 2) 
     """Write SYNTHETIC subjects ``s01.dat`` ... into ``folder`` in exactly DEAP's file format.
 
     Each file is a Python-2-style protocol-2 pickle of ``{"data", "labels"}``
-    (:func:`cnnkit.data.safe_pickle.dumps_python2`), readable with ``pickle.load(f, encoding="latin1")`` under NumPy
+    (:func:`cnnkit.data.safe_pickle.dump_python2`), readable with ``pickle.load(f, encoding="latin1")`` under NumPy
     1.x and 2.x, 103.2 MB like DEAP's, written atomically. The folder holds nothing else; the
     marker ``<folder>.SYNTHETIC.txt`` beside it says that the files are synthetic and which
     model version wrote them. Signals from :func:`synthetic_subject`; subject ``k`` uses seed
@@ -282,8 +282,8 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0, workers: int = 2) 
 def _write_subject(path: Path, seed: int) -> None:
     """One synthetic subject file, written atomically (a worker of :func:`write_synthetic`)."""
     data, labels = synthetic_subject(seed)
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(safe_pickle.dumps_python2({"labels": labels, "data": data}))
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        safe_pickle.dump_python2({"labels": labels, "data": data}, stream)
 
 
 def ensure_synthetic(folder, subjects: int, seed: int = 0) -> Path:

@@ -182,7 +182,15 @@ def load(stream: BinaryIO | bytes, encoding: str = "ASCII", max_bytes: int = DEF
 
 
 def dumps_python2(content) -> bytes:
-    """``content`` pickled as Python 2's cPickle wrote DEAP's and CIFAR-10's files (protocol 2).
+    """:func:`dump_python2` into bytes."""
+    stream = io.BytesIO()
+    dump_python2(content, stream)
+    return stream.getvalue()
+
+
+def dump_python2(content, stream: BinaryIO) -> None:
+    """Write ``content`` to ``stream`` pickled as Python 2's cPickle wrote DEAP's and CIFAR-10's
+    files (protocol 2); array data goes to the stream as it is, without an extra copy.
 
     ``content``: dicts with str keys, lists, str, int, and NumPy arrays of plain numeric dtypes.
     Arrays name ``numpy.core.multiarray._reconstruct`` (NumPy 1's module; NumPy 2 still
@@ -193,39 +201,68 @@ def dumps_python2(content) -> bytes:
     again. Used to write files in the exact format of the real ones (synthetic DEAP subjects,
     the tests' CIFAR-10 batches); :func:`load` reads them.
     """
-    def text(value: str) -> bytes:  # SHORT_BINSTRING / BINSTRING: a Python 2 str
+    write = stream.write
+
+    def text(value: str) -> None:  # SHORT_BINSTRING / BINSTRING: a Python 2 str
         raw = value.encode("latin1")
-        return (b"U" + bytes([len(raw)]) if len(raw) < 256 else b"T" + struct.pack("<I", len(raw))) + raw
+        write((b"U" + bytes([len(raw)]) if len(raw) < 256 else b"T" + struct.pack("<I", len(raw))) + raw)
 
-    def integer(value: int) -> bytes:  # BININT1 / BININT2 / BININT
+    def integer(value: int) -> None:  # BININT1 / BININT2 / BININT
         if 0 <= value < 256:
-            return b"K" + bytes([value])
-        if 0 <= value < 65536:
-            return b"M" + struct.pack("<H", value)
-        return b"J" + struct.pack("<i", value)
+            write(b"K" + bytes([value]))
+        elif 0 <= value < 65536:
+            write(b"M" + struct.pack("<H", value))
+        else:
+            write(b"J" + struct.pack("<i", value))
 
-    def array(values: np.ndarray) -> bytes:
-        values = np.ascontiguousarray(values)
+    def array(values: np.ndarray) -> None:
         dtype = _plain_dtype(values.dtype).newbyteorder("<")
-        order = "|" if dtype.itemsize == 1 else "<"
-        raw = values.astype(dtype, copy=False).tobytes()
-        return (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n" + integer(0) + b"\x85"
-                + text("b") + b"\x87R" + b"(" + integer(1) + b"(" + b"".join(integer(d) for d in values.shape)
-                + b"t" + b"cnumpy\ndtype\n" + text(dtype.str[1:]) + integer(0) + integer(1) + b"\x87R"
-                + b"(" + integer(3) + text(order) + b"NNN" + integer(-1) + integer(-1) + integer(0) + b"tb"
-                + b"\x89" + b"T" + struct.pack("<I", len(raw)) + raw + b"tb")  # fmt: skip
+        values = np.ascontiguousarray(values, dtype=dtype)
+        write(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n")
+        integer(0)
+        write(b"\x85")
+        text("b")
+        write(b"\x87R(")
+        integer(1)
+        write(b"(")
+        for size in values.shape:
+            integer(size)
+        write(b"tcnumpy\ndtype\n")
+        text(dtype.str[1:])
+        integer(0)
+        integer(1)
+        write(b"\x87R(")
+        integer(3)
+        text("|" if dtype.itemsize == 1 else "<")
+        write(b"NNN")
+        integer(-1)
+        integer(-1)
+        integer(0)
+        write(b"tb\x89T" + struct.pack("<I", values.nbytes))
+        write(memoryview(values).cast("B"))  # the array's own memory, not a copy
+        write(b"tb")
 
-    def value(item) -> bytes:
+    def value(item) -> None:
         if isinstance(item, np.ndarray):
-            return array(item)
-        if isinstance(item, bool) or not isinstance(item, int | str | list | dict):
-            raise TypeError(f"dumps_python2 writes dicts, lists, str, int and arrays, not {type(item).__name__}")
-        if isinstance(item, int):
-            return integer(item)
-        if isinstance(item, str):
-            return text(item)
-        if isinstance(item, list):
-            return b"](" + b"".join(value(element) for element in item) + b"e"
-        return b"}(" + b"".join(text(key) + value(element) for key, element in item.items()) + b"u"
+            array(item)
+        elif isinstance(item, bool) or not isinstance(item, int | str | list | dict):
+            raise TypeError(f"dump_python2 writes dicts, lists, str, int and arrays, not {type(item).__name__}")
+        elif isinstance(item, int):
+            integer(item)
+        elif isinstance(item, str):
+            text(item)
+        elif isinstance(item, list):
+            write(b"](")
+            for element in item:
+                value(element)
+            write(b"e")
+        else:
+            write(b"}(")
+            for key, element in item.items():
+                text(key)
+                value(element)
+            write(b"u")
 
-    return b"\x80\x02" + value(content) + b"."
+    write(b"\x80\x02")
+    value(content)
+    write(b".")
