@@ -70,9 +70,13 @@ def read_subject(path) -> tuple[np.ndarray, np.ndarray]:
         raise _problem(path, f"it is {size:,} bytes, far more than a DEAP subject file (about 103 MB)")
     try:
         with open(path, "rb") as stream:
-            content = safe_pickle.load(stream, encoding="latin1", max_bytes=MAX_ARRAY_BYTES)
+            # encoding="bytes": a Python 2 str stays bytes, so the 103 MB of samples are not decoded
+            # to text and encoded back (the documented encoding="latin1" reads the same arrays).
+            content = safe_pickle.load(stream, encoding="bytes", max_bytes=MAX_ARRAY_BYTES)
     except (pickle.UnpicklingError, OSError, EOFError) as error:
         raise _problem(path, f"it cannot be unpickled safely ({error})") from None
+    if isinstance(content, dict):
+        content = {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in content.items()}
     if not isinstance(content, dict) or not {"data", "labels"} <= set(content):
         keys = sorted(map(repr, content)) if isinstance(content, dict) else type(content).__name__
         raise _problem(path, f"expected a dict with 'data' and 'labels', found {keys}")
