@@ -31,6 +31,7 @@ def smoke_folders(tmp_path_factory):
 
 
 @pytest.mark.smoke
+@pytest.mark.xdist_group("smoke")  # one process: the data files are written once
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_its_full_configuration_in_smoke_mode(path, smoke_folders, monkeypatch):
     data, keras_home = smoke_folders
