@@ -136,8 +136,7 @@ def quadrant_labels(ratings: np.ndarray) -> np.ndarray:
 # baseline-corrected DE grids scores like methods on real DEAP: trial-grouped 10-fold accuracy
 # near 0.56 (CALIBRATION_TARGETS), random segment folds near 0.92.
 SYNTHETIC_VERSION = 2  # bump when the model changes: older generated folders are rewritten
-SYNTHETIC_BANDS = ((4.0, 8.0), (8.0, 14.0), (14.0, 31.0), (31.0, 45.0))  # theta, alpha, beta, gamma
-SYNTHETIC_BAND_MICROVOLTS = (6.0, 8.0, 4.0, 2.0)  # source amplitude per band
+SYNTHETIC_BAND_MICROVOLTS = (6.0, 8.0, 4.0, 2.0)  # source amplitude per band of eeg_features.BANDS
 SYNTHETIC_SOURCES = 6  # cortical sources per band, mixed into the 32 electrodes
 SOURCE_WIDTH = 2.0  # spread of a source on the 9x9 grid (Gaussian sd, in grid cells)
 EMOTION_EFFECT = 0.3  # log-amplitude change at the ends of the rating scale (1 or 9)
@@ -180,7 +179,7 @@ def synthetic_subject(seed: int = 0, emotion_effect: float = EMOTION_EFFECT) -> 
 
     Returns ``(data, labels)``: float64 ``(40, 40, 8064)`` in microvolts and ``(40, 4)``.
     """
-    from cnnkit.data.eeg_features import GRID_POSITIONS
+    from cnnkit.data.eeg_features import BANDS, GRID_POSITIONS  # (eeg_features imports this module)
 
     trials, samples, sources = TRIALS, SAMPLES, SYNTHETIC_SOURCES
     rng = np.random.default_rng(seed)
@@ -205,7 +204,7 @@ def synthetic_subject(seed: int = 0, emotion_effect: float = EMOTION_EFFECT) -> 
     fingerprint = rng.normal(0, VIDEO_EFFECT, size=(trials, sources, 4))
     block = 96  # 0.75 s
     eeg = np.zeros((trials, len(EEG_CHANNELS), samples), "float32")
-    for band, ((low, high), microvolts) in enumerate(zip(SYNTHETIC_BANDS, SYNTHETIC_BAND_MICROVOLTS, strict=True)):
+    for band, ((low, high), microvolts) in enumerate(zip(BANDS.values(), SYNTHETIC_BAND_MICROVOLTS, strict=True)):
         inside = (frequencies >= low) & (frequencies < high)
         white = rng.standard_normal(size=(trials, sources, samples), dtype="float32")
         narrow = np.fft.irfft(np.fft.rfft(white, axis=-1) * inside, n=samples, axis=-1)
