@@ -39,14 +39,23 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ log lines; errors still raise
 
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from cnnkit import evaluation, plots  # noqa: E402
 from cnnkit.data import augment, eeg, folders, images  # noqa: E402
 from cnnkit.errors import CnnkitError, OutputFolderError, RunExistsError, UnknownNameError  # noqa: E402
-from cnnkit.files import atomic_path, folder_lock, write_json  # noqa: E402
-from cnnkit.inference import RunFolderError  # noqa: E402
+from cnnkit.files import (  # noqa: E402
+    LOCK_NAME,
+    atomic_path,
+    printable,
+    folder_lock,
+    is_disk_full,
+    remove_orphaned_temporaries,
+    run_files,
+    write_json,
+    write_text,
+)
+from cnnkit.inference import RunFolderError, check_output_file, load_model_file  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
 from cnnkit.training import read_log, train, training_scope  # noqa: E402
@@ -110,6 +119,31 @@ def _model_option(text: str) -> tuple[str, object]:
         except ValueError:
             pass
     return key, value
+
+
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def typed_options(model_name: str, pairs) -> list[tuple[str, object]]:
+    """Check ``-o KEY=VALUE`` pairs against the model's builder: an option whose default is a
+    boolean takes exactly true/false, yes/no or 1/0 (``trainable=no`` must not read as a
+    non-empty, hence true, string); anything else is refused in one line."""
+    import inspect
+
+    parameters = inspect.signature(get_spec(model_name).builder).parameters
+    typed = []
+    for key, value in pairs:
+        parameter = parameters.get(key)
+        if parameter is not None and isinstance(parameter.default, bool) and not isinstance(value, bool):
+            word = str(value).strip().lower()
+            if word not in TRUE_WORDS + FALSE_WORDS:
+                raise UnknownNameError(
+                    f"-o {key}={value}: {key} of {model_name} is true or false; write {key}=true or "
+                    f"{key}=false (yes/no and 1/0 are accepted too)."
+                )
+            value = word in TRUE_WORDS
+        typed.append((key, value))
+    return typed
 
 
 def _positive_int(text: str) -> int:
@@ -195,27 +229,68 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# What must match for a rerun to continue a run folder instead of being refused.
-RUN_IDENTITY = ("model", "dataset", "option", "batch_size", "augment", "seed", "split")
+# What must match for a rerun to continue a run folder instead of being refused: the command's
+# settings, how the data is fitted to the model, and a fingerprint of the data itself.
+RUN_IDENTITY = ("model", "dataset", "option", "batch_size", "augment", "seed", "split", "learning_rate")
 
 
-def _check_settings(out: Path, args) -> None:
-    """Record the run's identity in ``settings.json``, or check it against the recorded one."""
-    current = {key: getattr(args, key) for key in RUN_IDENTITY}
-    current["option"] = [list(pair) for pair in current["option"]]
-    current["split"] = list(current["split"])
+def run_identity(args, options: dict, data_fingerprint: str) -> dict:
+    """What defines a run: the settings that change its data or its training, the input
+    options (:func:`input_options`) and ``data_fingerprint`` (:func:`fingerprint_data`)."""
+    identity = {key: getattr(args, key) for key in RUN_IDENTITY}
+    identity["option"] = [list(pair) for pair in identity["option"]]
+    identity["split"] = list(identity["split"])
+    identity["input"] = {key: list(value) if isinstance(value, tuple) else value for key, value in options.items()}
+    if args.dataset in eeg.EEG_DATASETS:
+        identity["subjects"] = args.subjects
+    identity["data"] = data_fingerprint
+    return identity
+
+
+def fingerprint_data(args, data) -> str:
+    """A fingerprint of the data a run trains on: for an image folder, every file's path, size
+    and modification time (a file added, removed or replaced changes it); for DEAP, the subject
+    files read; for a built-in dataset, its name (its files are checked by their own readers)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(os.fsencode(args.dataset) + b"\n")
+    digest.update(json.dumps(list(data.info.class_names)).encode() + b"\n")
+    for path in data.info.files:
+        stat = os.stat(path)
+        digest.update(os.fsencode(os.path.relpath(path, args.dataset if Path(args.dataset).is_dir() else "."))
+                      + f":{stat.st_size}:{stat.st_mtime_ns}\n".encode())  # fmt: skip
+    return digest.hexdigest()[:16]
+
+
+def check_identity(out: Path, identity: dict) -> bool:
+    """Compare ``identity`` with the run recorded in ``out/settings.json``.
+
+    Returns True when the folder must record it (no settings yet, or settings of a start that
+    never trained: such a folder is reused). Raises :class:`RunExistsError` when the folder
+    holds training with other settings or other data, before anything in it is rewritten.
+    """
     path = out / "settings.json"
-    if path.is_file():
-        try:
-            recorded = json.loads(path.read_text())
-        except ValueError:
-            recorded = None
-        if recorded != current:
-            raise RunExistsError(
-                f"{out} holds a run with other settings ({path}); choose another --out for this one."
-            )
-    else:
-        write_json(path, current)
+    trained = [name for name in run_files(out) if name not in ("settings.json", "classes.json")]
+    if not path.is_file() or not trained:
+        return True
+    try:
+        recorded = json.loads(path.read_text())
+    except ValueError:
+        recorded = None
+    if not isinstance(recorded, dict) or recorded == identity:
+        if recorded is None:
+            raise RunExistsError(f"{path} is damaged, so this run cannot be resumed safely; choose another --out.")
+        return False
+    if {k: v for k, v in recorded.items() if k != "data"} == {k: v for k, v in identity.items() if k != "data"}:
+        raise RunExistsError(
+            f"The data of the run in {out} changed since it started (files added, removed or replaced, or "
+            "other subjects); resuming would mix two datasets and could test on trained images. "
+            "Train into a new --out."
+        )
+    raise RunExistsError(
+        f"{out} holds a run with other settings ({path}); choose another --out for this one."
+    )
 
 
 def run_training(args) -> dict:
@@ -229,51 +304,64 @@ def run_training(args) -> dict:
             f"{', '.join(eeg.EEG_DATASETS)}, or the path of a folder of your own images."
         )
     options = input_options(args.model, args.dataset)  # a model that takes no images fails here
+    args.option = typed_options(args.model, args.option)
     args.epochs = epochs = args.epochs or DEFAULT_EPOCHS.get(args.dataset, FOLDER_EPOCHS)
-    label = Path(args.dataset).name if folder else args.dataset
+    label = Path(args.dataset).resolve().name if folder else args.dataset
     out = args.out or Path("runs") / f"{args.model}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
-    # folder_lock first checks the folder (a file, a path under a file or a read-only folder
-    # fails now, not after loading), then takes the lock.
-    with folder_lock(out):
-        if (out / "metrics.json").is_file():
-            raise RunExistsError(
-                f"{out} already holds a finished run (metrics.json); choose another --out or delete "
-                "that folder to train again."
-            )
-        _check_settings(out, args)
-        return _train_and_report(args, out, epochs, started, options)
+    created = [path for path in (out, *out.parents) if not path.exists()]
+    try:
+        # folder_lock first checks the folder (a file, a path under a file or a read-only folder
+        # fails now, not after loading), then takes the lock.
+        with folder_lock(out):
+            if (out / "metrics.json").is_file():
+                raise RunExistsError(
+                    f"{out} already holds a finished run (metrics.json); choose another --out or delete "
+                    "that folder to train again."
+                )
+            remove_orphaned_temporaries(out)
+            return _train_and_report(args, out, epochs, started, options)
+    except BaseException:
+        _remove_if_unused(created)
+        raise
 
 
-def _load_data(args, options: dict):
+def _remove_if_unused(created: list[Path]) -> None:
+    """After a start that failed, remove the folders it created when they hold nothing else
+    than the lock, so that a typo leaves no ``runs/`` folder (inside an image folder, say)."""
+    for folder in created:  # the run folder first, then the parents made for it
+        if not folder.is_dir():
+            continue
+        if any(path.name != LOCK_NAME for path in folder.iterdir()):
+            return
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+        folder.rmdir()
+
+
+def _load_data(args, options: dict, out: Path):
     """The dataset of a ``train`` command: EEG (DEAP), an image folder or a built-in one."""
     if args.dataset in eeg.EEG_DATASETS:
         return eeg.load_eeg_dataset(args.dataset, options["kind"], subjects=args.subjects,
                                     batch_size=args.batch_size, seed=args.seed)  # fmt: skip
+    folder = folders.is_folder_dataset(args.dataset)
     return images.load_dataset(
         args.dataset,
         batch_size=args.batch_size,
         augment=augment.random_shift(0.08, seed=args.seed) if args.augment == "shift" else None,
         seed=args.seed,
         download=not args.no_download,
-        **({"fractions": args.split} if folders.is_folder_dataset(args.dataset) else {}),
+        **({"fractions": args.split, "exclude": [out]} if folder else {}),
         **options,
     )
 
 
 def _train_and_report(args, out: Path, epochs: int, started: float, options: dict) -> dict:
     set_seed(args.seed)
-    data = _load_data(args, options)
+    data = _load_data(args, options, out)
+    identity = run_identity(args, options, fingerprint_data(args, data))
+    record = check_identity(out, identity)  # before anything in the folder is rewritten
     synthetic = data.info.name.startswith("SYNTHETIC")
-    if synthetic:
-        (out / "SYNTHETIC.txt").write_text(
-            "This run trained and was evaluated on SYNTHETIC DEAP-format data generated by cnnkit, not on\n"
-            "DEAP recordings. Its figures say nothing about real EEG.\n"
-        )
-    write_json(out / "classes.json", {"class_names": list(data.info.class_names)})
-    if (out / "run.json").is_file():  # training finished before; only the reports are missing
-        print(f"Training in {out} is already finished; writing the missing reports.")
-        history = training_history(out)
-    else:
+    finished_training = (out / "run.json").is_file()
+    if not finished_training:
         with training_scope():
             model = build(
                 args.model,
@@ -281,9 +369,22 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
                 num_classes=data.info.num_classes,
                 **dict(args.option),
             )
+    # The run can start: only now does the folder record what it is.
+    if record:
+        write_json(out / "settings.json", identity)
+    if synthetic:
+        write_text(out / "SYNTHETIC.txt",
+            "This run trained and was evaluated on SYNTHETIC DEAP-format data generated by cnnkit, not on\n"
+            "DEAP recordings. Its figures say nothing about real EEG.\n"
+        )  # fmt: skip
+    write_json(out / "classes.json", {"class_names": list(data.info.class_names)})
+    if finished_training:  # training finished before; only the reports are missing
+        print(f"Training in {printable(out)} is already finished; writing the missing reports.")
+        history = training_history(out)
+    else:
         print(
-            f"Training {model.name} ({model.count_params():,} parameters) on {args.dataset} "
-            f"{data.info.num_examples} for {epochs} epochs -> {out}"
+            f"Training {model.name} ({model.count_params():,} parameters) on {printable(args.dataset)} "
+            f"{data.info.num_examples} for {epochs} epochs -> {printable(out)}"
         )
         history = train(
             model,
@@ -296,12 +397,12 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
         )
     train_seconds = time.perf_counter() - started
 
-    best = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    best = load_model_file(out / "model.keras", out)
     result = evaluation.evaluate_classifier(best, data.test, data.info.class_names)
     # The compiled loss on the predictions already made: no second pass over the test set.
     test_loss = best.loss(result.predictions.y_true, result.predictions.scores)
     with atomic_path(out / "report.csv") as temporary:
-        result.report.to_csv(temporary)
+        result.report.to_csv(temporary, errors="backslashreplace")
     plots.save_figure(
         plots.learning_curves(history, title=f"{best.name} on {data.info.name}"), out / "learning_curves.png"
     )
@@ -325,28 +426,34 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     write_json(out / "metrics.json", metrics)  # last: its presence marks the run as finished
-    print(f"Test accuracy {result.accuracy:.4f} in {metrics['total_seconds']:.1f} s; results in {out}")
+    print(f"Test accuracy {result.accuracy:.4f} in {metrics['total_seconds']:.1f} s; results in {printable(out)}")
     return metrics
 
 
 def run_predict(args) -> None:
     """Print one line per image and rank: path, class, probability (and write --csv)."""
+    import csv
+
     from cnnkit.inference import load_run, predict_files
 
+    if args.csv is not None:
+        check_output_file(args.csv)  # before predicting: a bad path must not cost the predictions
     table = predict_files(load_run(args.run), args.images, top=args.top)
+    # Tab-separated, quoted as CSV quotes: a class name holding a tab or a newline stays one field.
+    lines = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
     for path, rank, name, probability in table.itertuples(index=False, name=None):
-        print(f"{path}\t{name}\t{probability:.4f}" + (f"\t(rank {rank})" if args.top > 1 else ""))
+        lines.writerow([path, printable(name), f"{probability:.4f}", *([f"(rank {rank})"] if args.top > 1 else [])])
     if args.csv is not None:
         with atomic_path(args.csv) as temporary:
-            table.to_csv(temporary, index=False)
+            table.to_csv(temporary, index=False, errors="backslashreplace")
 
 
 def run_evaluate(args) -> None:
     from cnnkit.inference import evaluate_run, load_run
 
     metrics = evaluate_run(load_run(args.run), args.dataset, args.out)
-    print(f"Accuracy {metrics['accuracy']:.4f} on {metrics['examples']} images of {args.dataset}; results in "
-          f"{metrics['folder']}")  # fmt: skip
+    print(f"Accuracy {metrics['accuracy']:.4f} on {metrics['examples']} images of {printable(args.dataset)}; "
+          f"results in {printable(metrics['folder'])}")  # fmt: skip
 
 
 def training_history(out: Path):
@@ -373,9 +480,57 @@ def models_table() -> str:
     )  # fmt: skip
 
 
+class QuietWhenPipeCloses:
+    """Standard output that goes quiet when its reader goes away (``... | head -1``).
+
+    Command-line tools stop printing when the pipe closes; training goes on to the end and
+    writes its run folder, instead of dying of a ``BrokenPipeError`` in the middle of an epoch.
+    """
+
+    def __init__(self, stream):
+        self.stream, self.closed_pipe = stream, False
+
+    def write(self, text):
+        if self.closed_pipe:
+            return len(text)
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._go_quiet()
+            return len(text)
+
+    def flush(self):
+        if not self.closed_pipe:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._go_quiet()
+
+    def _go_quiet(self):
+        self.closed_pipe = True
+        try:  # the interpreter flushes standard output at exit: point it at /dev/null
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = QuietWhenPipeCloses(stdout)
+    try:
+        return _dispatch(args)
+    finally:
+        sys.stdout = stdout
+
+
+def _dispatch(args) -> int:
     try:
         if args.command == "models":
             print(models_table())
@@ -399,4 +554,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as error:  # bad builder options, e.g. -o pooling=median
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        where = getattr(error, "filename", None) or getattr(args, "out", None) or "the output folder"
+        print(f"error: the disk is full while writing {where} ({error.strerror or error}); free some space "
+              "and run the same command again.", file=sys.stderr)  # fmt: skip
+        return 1
     return 0

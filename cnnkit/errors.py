@@ -36,3 +36,11 @@ class FolderLockedError(CnnkitError, RuntimeError):
 
 class TrainingDivergedError(CnnkitError, RuntimeError):
     """The loss became NaN or infinite; training stopped before saving the broken weights."""
+
+
+class DiskFullError(CnnkitError, OSError):
+    """The disk that a step writes to is full, or too full for the step to finish."""
+
+
+class RunDamagedError(CnnkitError, RuntimeError):
+    """A run folder's files are damaged beyond what resuming can repair."""

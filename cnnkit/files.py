@@ -8,9 +8,11 @@ earlier good file is never lost.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +41,13 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in {"1", "true", "yes"}
 
 
+def printable(text: str | os.PathLike) -> str:
+    """``text`` (a path or a name taken from one) as text that can always be printed, drawn or
+    written as UTF-8: bytes of a file name that are not UTF-8 (kept by Python as surrogate
+    escapes) are shown as ``\\xe9``-style escapes."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in 1 MiB chunks (``algorithm``: any ``hashlib`` name)."""
     digest = hashlib.new(algorithm)
@@ -61,11 +70,41 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     handle, temporary = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
     os.close(handle)
     temporary = Path(temporary)
+    # mkstemp creates the file private (0600); give it the mode any new file gets (0644 under
+    # the usual umask 022), so a run folder shared with a colleague or a notebook server is readable.
+    os.chmod(temporary, 0o666 & ~current_umask())
     try:
         yield temporary
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    """The process's file-mode creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp's names: the prefix atomic_path gives, then 8 characters from this alphabet.
+_TEMPORARY_NAME = re.compile(r"^\.(?P<stem>.+)-[a-z0-9_]{8}(?P<suffix>\.[^.]*)?$")
+
+
+def remove_orphaned_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_path` left in ``folder`` when its process was
+    killed mid-write (``.model-k3j9x_2a.keras`` beside ``model.keras``); returns what was removed.
+
+    Call it only while holding the folder's lock (:func:`folder_lock`): then no other process
+    can be writing one of them.
+    """
+    removed = []
+    for path in Path(folder).iterdir():
+        match = _TEMPORARY_NAME.match(path.name)
+        if match and path.is_file() and not path.is_symlink() and path.name != LOCK_NAME:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_json(path: str | os.PathLike, payload: dict) -> None:
@@ -74,9 +113,56 @@ def write_json(path: str | os.PathLike, payload: dict) -> None:
         temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8), atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+# --- disk space -------------------------------------------------------------------------
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for the errors a full disk (or an exhausted quota) raises, also when a library
+    (h5py, Keras) reports it only in its message."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return True
+    text = str(error)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text
+
+
+def megabytes(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB"
+
+
+def require_free_space(folder: str | os.PathLike, needed: int, what: str) -> None:
+    """Refuse, before writing, a step that needs ``needed`` bytes in ``folder`` when the disk
+    holding it has less free (:class:`~cnnkit.errors.DiskFullError`, one line)."""
+    import shutil
+
+    from cnnkit.errors import DiskFullError
+
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise DiskFullError(
+            f"The disk holding {folder} has {megabytes(free)} free but {what} needs about {megabytes(needed)}; "
+            "free some space or choose a folder on another disk."
+        )
+
+
 # --- run folders: one owner at a time --------------------------------------------------
 
 LOCK_NAME = ".lock"
+# What a training run writes into its folder (an evaluation writes only reports and metrics.json).
+TRAINING_RUN_FILES = ("settings.json", "history.csv", "model.keras", "backup", "run.json", "classes.json")
+
+
+def run_files(folder: str | os.PathLike) -> list[str]:
+    """The names of :data:`TRAINING_RUN_FILES` present in ``folder``: empty when it holds no run."""
+    folder = Path(folder)
+    return [name for name in TRAINING_RUN_FILES if (folder / name).exists()]
 _HELD_LOCKS: dict[Path, int] = {}  # folder -> open descriptor, for the locks this process holds
 
 

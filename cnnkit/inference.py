@@ -15,7 +15,10 @@ resized bilinearly with antialiasing, scaled to [0, 1], gray or RGB as the model
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import pandas as pd
 
 from cnnkit.data import folders
 from cnnkit.errors import CnnkitError, RunExistsError
-from cnnkit.files import atomic_path, prepare_folder, write_json
+from cnnkit.files import atomic_path, folder_lock, run_files, write_json
 from cnnkit.models.layers import predicts_penalties
 
 
@@ -47,18 +50,109 @@ class Run:
         return tuple(self.model.input_shape[1:])
 
 
+# What loading a damaged or hostile model.keras raises: a zip without config.json (KeyError),
+# garbage weights (h5py's OSError), deep nesting (RecursionError), bad JSON or a layer that
+# safe mode refuses (ValueError), a file that is not a zip (BadZipFile).
+MODEL_FILE_ERRORS = (KeyError, OSError, RecursionError, ValueError, TypeError, EOFError, zipfile.BadZipFile)
+
+
+def load_model_file(path, folder) -> keras.Model:
+    """``keras.saving.load_model(path, safe_mode=True)``, with a damaged file reported in one
+    line (:class:`RunFolderError`) instead of the loader's own traceback."""
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except MODEL_FILE_ERRORS as error:
+        detail = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}" if str(error) else type(error).__name__
+        raise RunFolderError(
+            f"model.keras in {folder} is damaged or unsafe and cannot be loaded ({detail}); train the run "
+            "again, or restore the file from a copy."
+        ) from error
+
+
+def outputs_class_scores(model: keras.Model) -> str | None:
+    """``None`` when ``model`` outputs one score per class that :func:`probabilities` can turn
+    into probabilities (a softmax, or LeNet-5's RBF penalties); otherwise what is wrong."""
+    shape = model.output_shape
+    if isinstance(shape, list) or len(shape) != 2 or shape[-1] is None or shape[-1] < 2:
+        return f"its output has shape {shape}, not one score per class for at least two classes"
+    if predicts_penalties(model):
+        return None
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", None)
+    if isinstance(last, keras.layers.Softmax) or name == "softmax":
+        return None
+    return f"its last layer ({last.name}) has no softmax, so its outputs are not probabilities"
+
+
+def read_class_names(folder: Path, outputs: int) -> tuple[str, ...]:
+    """The class names in ``folder/classes.json``, checked against the model's ``outputs``;
+    numbered names ``"0", "1", ...`` when the run has no ``classes.json``."""
+    path = folder / "classes.json"
+    if not path.is_file():
+        return tuple(str(i) for i in range(outputs))
+    try:
+        names = json.loads(path.read_text())["class_names"]
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        raise RunFolderError(
+            f"{path} is damaged ({type(error).__name__}: {error}); it must hold "
+            '{"class_names": ["first", "second", ...]}, one name per model output.'
+        ) from None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise RunFolderError(f"{path} must list the class names as a JSON list of strings, not {names!r}.")
+    if len(names) != outputs:
+        raise RunFolderError(
+            f"{path} names {len(names)} classes but the model in {folder} has {outputs} outputs; "
+            "the two files come from different runs. Restore the run's own classes.json."
+        )
+    return tuple(names)
+
+
 def load_run(folder) -> Run:
-    """Load ``folder/model.keras`` (Keras safe mode) with ``classes.json`` and ``settings.json``."""
+    """Load ``folder/model.keras`` (Keras safe mode) with ``classes.json`` and ``settings.json``.
+
+    The model must output one probability per class (or LeNet-5's penalties), and
+    ``classes.json`` must name exactly that many classes; a damaged or mismatched run is
+    refused with :class:`RunFolderError`, which names the file.
+    """
     folder = Path(folder)
     path = folder / "model.keras"
     if not path.is_file():
         raise RunFolderError(f"{folder} holds no model.keras: give the folder of a finished training run.")
-    model = keras.saving.load_model(path, safe_mode=True)
-    classes_file, settings_file = folder / "classes.json", folder / "settings.json"
-    classes = json.loads(classes_file.read_text())["class_names"] if classes_file.is_file() else None
-    classes = tuple(classes or (str(i) for i in range(model.output_shape[-1])))
-    settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
-    return Run(folder, model, classes, settings)
+    model = load_model_file(path, folder)
+    problem = outputs_class_scores(model)
+    if problem is not None:
+        raise RunFolderError(f"The model in {folder} cannot classify: {problem}.")
+    classes = read_class_names(folder, model.output_shape[-1])
+    settings_file = folder / "settings.json"
+    try:
+        settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+    except ValueError:
+        settings = {}
+    return Run(folder, model, classes, settings if isinstance(settings, dict) else {})
+
+
+def check_output_file(path) -> Path:
+    """Check before any work that a file can be written at ``path`` (an existing folder, a path
+    under a file, or a folder that cannot be written are refused with one line)."""
+    from cnnkit.errors import OutputFolderError
+
+    path = Path(path)
+    if path.is_dir():
+        raise OutputFolderError(f"{path} is a folder; give a file name for the table, e.g. {path / 'predictions.csv'}.")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise OutputFolderError(f"{path} lies under {parent}, which is a file; choose another path.")
+    parent = path.parent
+    if not parent.is_dir():
+        raise OutputFolderError(f"The folder {parent} of {path} does not exist; create it or choose another path.")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise OutputFolderError(f"Cannot write {path} ({error.strerror or error}); choose a place you can write to.") from None
+    return path
 
 
 def probabilities(model: keras.Model, scores: np.ndarray) -> np.ndarray:
@@ -70,31 +164,39 @@ def probabilities(model: keras.Model, scores: np.ndarray) -> np.ndarray:
     return np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
 
 
-def image_paths(sources) -> list[str]:
-    """Expand files and folders (searched recursively) into image file paths, in order."""
-    paths = []
+def image_paths(sources) -> tuple[list[str], list[tuple[str, str]]]:
+    """Expand files and folders (searched recursively, see :func:`cnnkit.data.folders.find_images`)
+    into image file paths, in order; returns ``(paths, problems)`` where ``problems`` lists the
+    subfolders and links that could not be read."""
+    paths, problems = [], []
     for source in map(Path, sources):
         if source.is_dir():
-            paths += sorted(str(p) for p in source.rglob("*") if p.is_file() and folders.is_image_file(p))
+            found, found_problems = folders.find_images(source)
+            paths += found
+            problems += found_problems
         elif source.is_file():
             paths.append(str(source))
         else:
-            raise folders.FolderDatasetError(f"{source} does not exist: give image files or folders of images.")
-    if not paths:
-        raise folders.FolderDatasetError(f"No image files ({', '.join(folders.IMAGE_SUFFIXES)}) in {sources}.")
-    return paths
+            raise folders.FolderDatasetError(
+                f"{folders.display_path(source)} does not exist: give image files or folders of images."
+            )
+    if not paths and not problems:
+        shown = ", ".join(folders.display_path(source) for source in sources)
+        raise folders.FolderDatasetError(f"No image files ({', '.join(folders.IMAGE_SUFFIXES)}) in {shown}.")
+    return paths, problems
 
 
 def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.DataFrame:
     """Predict the class of every image in ``sources`` (files or folders).
 
     Every file is checked first (:func:`cnnkit.data.folders.check_image_files`). Returns one
-    row per image and rank: ``path``, ``rank`` (1 = best), ``class``, ``probability``.
+    row per image and rank: ``path`` (as printable text, see
+    :func:`cnnkit.data.folders.display_path`), ``rank`` (1 = best), ``class``, ``probability``.
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}.")
-    paths = image_paths(sources)
-    folders.check_image_files(paths)
+    paths, problems = image_paths(sources)
+    folders.check_image_files(paths, listing_problems=problems)
     height, width, channels = run.input_shape
     dataset = folders.file_pipeline(paths, np.zeros(len(paths)), (height, width), channels, batch_size)
     scores = np.concatenate([np.asarray(run.model(x, training=False)) for x, _ in dataset])
@@ -102,7 +204,8 @@ def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.D
     top = min(top, probs.shape[1])
     order = np.argsort(-probs, axis=1)[:, :top]
     rows = [
-        {"path": path, "rank": rank + 1, "class": run.class_names[k], "probability": float(probs[i, k])}
+        {"path": folders.display_path(path), "rank": rank + 1, "class": run.class_names[k],
+         "probability": float(probs[i, k])}
         for i, path in enumerate(paths)
         for rank, k in enumerate(order[i])
     ]
@@ -114,19 +217,33 @@ def evaluate_run(run: Run, dataset: str, out_dir=None, batch_size: int = 128) ->
     ``metrics.json``, ``report.csv`` and ``confusion_matrix.png`` into ``out_dir`` (default
     ``RUN/evaluations/<dataset>-<time>``), a new folder: the run's own files are never touched.
     For an image folder the whole folder is evaluated; for a named dataset its test split.
+    A folder that holds a training run is refused, and the folder is locked while it is written
+    (:func:`cnnkit.files.folder_lock`).
     """
+    name = Path(dataset).name if folders.is_folder_dataset(dataset) else dataset
+    out = Path(out_dir) if out_dir is not None else run.folder / "evaluations" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # The lock keeps a training run (or a second evaluation) out of the folder while it is written.
+    with folder_lock(out):
+        if (out / "metrics.json").exists():
+            raise RunExistsError(f"{out} already holds an evaluation; choose another folder.")
+        held = run_files(out)
+        if held:
+            raise RunExistsError(
+                f"{out} holds a training run ({', '.join(held)}); writing an evaluation there would end it. "
+                "Choose a new folder for the evaluation."
+            )
+        return _evaluate_into(run, dataset, out, batch_size)
+
+
+def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
+    """:func:`evaluate_run`'s work, in the locked folder ``out``."""
     from cnnkit import evaluation, plots
     from cnnkit.data import images
 
-    name = Path(dataset).name if folders.is_folder_dataset(dataset) else dataset
-    out = Path(out_dir) if out_dir is not None else run.folder / "evaluations" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / "metrics.json").exists():
-        raise RunExistsError(f"{out} already holds an evaluation; choose another folder.")
-    prepare_folder(out)
     height, width, channels = run.input_shape
     if folders.is_folder_dataset(dataset):
         found = folders.scan_folder(dataset)
-        folders.check_image_files(found.paths)
+        folders.check_image_files(found.paths, listing_problems=found.problems)
         class_names = found.class_names
         data = folders.file_pipeline(found.paths, found.labels, (height, width), channels, batch_size)
     else:
@@ -139,7 +256,7 @@ def evaluate_run(run: Run, dataset: str, out_dir=None, batch_size: int = 128) ->
         )
     result = evaluation.evaluate_classifier(run.model, data, class_names)
     with atomic_path(out / "report.csv") as temporary:
-        result.report.to_csv(temporary)
+        result.report.to_csv(temporary, errors="backslashreplace")
     plots.save_figure(plots.confusion_heatmap(result.confusion, class_names), out / "confusion_matrix.png")
     metrics = {"run": str(run.folder), "dataset": str(dataset), "accuracy": result.accuracy,
                "examples": int(len(result.predictions.y_true))}  # fmt: skip

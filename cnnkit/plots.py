@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from cnnkit.files import atomic_path
+from cnnkit.files import atomic_path, printable
 
 
 def save_figure(figure: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> None:
@@ -63,8 +63,8 @@ def confusion_heatmap(confusion: np.ndarray, class_names, normalize: bool = Fals
         fmt=".2f" if normalize else ".0f",
         cmap="Blues",
         cbar=False,
-        xticklabels=class_names,
-        yticklabels=class_names,
+        xticklabels=[printable(name) for name in class_names],
+        yticklabels=[printable(name) for name in class_names],
         ax=axis,
     )
     axis.set(xlabel="predicted", ylabel="true", title="confusion matrix")

@@ -42,16 +42,26 @@ import os
 import shutil
 import time
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 
 from cnnkit import modes
-from cnnkit.errors import CnnkitError, RunExistsError, TrainingDivergedError
-from cnnkit.files import atomic_path, folder_lock, write_json
+from cnnkit.errors import CnnkitError, DiskFullError, RunDamagedError, RunExistsError, TrainingDivergedError
+from cnnkit.files import (
+    atomic_path,
+    folder_lock,
+    is_disk_full,
+    megabytes,
+    remove_orphaned_temporaries,
+    require_free_space,
+    write_json,
+)
 from cnnkit.models.layers import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
 
 
@@ -277,7 +287,14 @@ def _resume_from_checkpoint(model: keras.Model, out: Path, logged: pd.DataFrame 
         return 0
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(checkpoint)
+    try:
+        model.load_weights(checkpoint)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise RunDamagedError(
+            f"{checkpoint} is damaged ({type(error).__name__}) and the training backup in {out / 'backup'} could "
+            f"not be read either, so this run cannot resume: delete {out} (or choose another folder) and train "
+            "again."
+        ) from error
     best_epoch = int(logged[monitor].idxmin())
     return best_epoch + 1
 
@@ -368,7 +385,20 @@ def train(
                 f"{out} already holds a finished run (run.json); choose another out_dir or "
                 "delete that folder to train again."
             )
+        remove_orphaned_temporaries(out)  # files a killed write left behind: nobody else writes here now
+        require_free_space(out, checkpoint_bytes(model), "training with its checkpoint and backups")
         return _fit(model, train_data, validation_data, out=out, **options)
+
+
+def checkpoint_bytes(model: keras.Model) -> int:
+    """About how many bytes a run folder needs while training ``model``: four copies of the
+    weights with Adam's two moments (the best ``model.keras`` and its replacement during an
+    atomic write, the backup and its previous copy), plus 8 MB for the log and the reports."""
+    try:
+        weights = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
+    except (TypeError, ValueError):  # a model that is not built yet has no weights to count
+        weights = 0
+    return 4 * 3 * weights + 8_000_000
 
 
 def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_patience, callbacks,
@@ -411,6 +441,14 @@ def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_pati
                 shuffle=False,  # the pipelines shuffle themselves
                 verbose=verbose,
             )
+        except Exception as error:
+            if out is None or not is_disk_full(error):
+                raise
+            raise DiskFullError(
+                f"The disk holding {out} became full while training wrote its checkpoint or backup; the run needs "
+                f"about {megabytes(checkpoint_bytes(model))}. Free some space and run the same command again: it "
+                "resumes from the last finished epoch."
+            ) from error
         finally:  # Keras closes the CSV log only when training ends normally
             for callback in run_callbacks:
                 if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file is not None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from cnnkit.data import safe_pickle
 from cnnkit.errors import CorruptDatasetError, DatasetNotFoundError
-from cnnkit.files import atomic_path
+from cnnkit.files import atomic_path, require_free_space
 
 SAMPLING_RATE = 128  # Hz
 TRIALS, CHANNELS, SAMPLES = 40, 40, 8064
@@ -42,6 +42,7 @@ QUADRANTS = ("HVHA", "HVLA", "LVHA", "LVLA")
 MAX_FILE_BYTES = 200 << 20
 MAX_ARRAY_BYTES = TRIALS * CHANNELS * SAMPLES * 8 + TRIALS * 4 * 8
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
+SUBJECT_FILE_BYTES = 103_220_747  # one synthetic subject, as write_synthetic writes it
 
 
 def _problem(path: Path, problem: str) -> CorruptDatasetError:
@@ -261,6 +262,11 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0, workers: int = 2) 
         raise ValueError(f"subjects must lie in 1..99, got {subjects}.")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"s{subject:02d}.dat" for subject in range(1, subjects + 1)]
+    replaced = sum(path.stat().st_size for path in paths if path.is_file())
+    in_flight = min(workers, subjects) * SUBJECT_FILE_BYTES  # each worker's file exists twice until renamed
+    require_free_space(folder, subjects * SUBJECT_FILE_BYTES - replaced + in_flight,
+                       f"writing {subjects} synthetic DEAP subject files")  # fmt: skip
     (folder / SYNTHETIC_MARKER).unlink(missing_ok=True)  # where cnnkit before version 2 put it,
     for old_cache in folder.glob("de_features_*.npz"):  # ... and its feature cache
         old_cache.unlink()
@@ -270,7 +276,6 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0, workers: int = 2) 
             f"(model version {SYNTHETIC_VERSION}, seed {seed}) from a stated random model (see the docstring\n"
             "of cnnkit.data.deap.synthetic_subject). They are not DEAP recordings.\n"
         )
-    paths = [folder / f"s{subject:02d}.dat" for subject in range(1, subjects + 1)]
     jobs = [(path, seed + subject) for subject, path in enumerate(paths, start=1)]
     if workers > 1 and subjects > 1:
         context = multiprocessing.get_context("spawn")  # no fork of a process that may run TensorFlow

@@ -92,7 +92,11 @@ def eeg_arrays(source: str = "deap", kind: str = "de_grid", subjects: int = 32, 
         per_subject = []
         for path in files:
             data, ratings = deap.read_subject(path)
-            per_subject.append((eeg_features.eeg_windows(data[:, :32], window, downsample), deap.quadrant_labels(ratings)))
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below, by file
+                spread = data[:, :32].std(axis=(0, 2))  # what eeg_windows divides by, per channel
+            eeg_features.check_finite(spread, path, "channel standard deviations", data[:, :32])
+            windows = eeg_features.eeg_windows(data[:, :32], window, downsample)
+            per_subject.append((windows, deap.quadrant_labels(ratings)))
     for samples, labels in per_subject:  # samples: (trials, pieces, ...) with one label per trial
         for split, trials in trial_split(labels, seed).items():
             parts[split][0].append(samples[trials].reshape(-1, *samples.shape[2:]))
@@ -111,6 +115,7 @@ def load_eeg_dataset(source: str = "deap", kind: str = "de_grid", *, subjects: i
     from cnnkit.data.images import DatasetInfo, ImageDataset
 
     arrays, synthetic = eeg_arrays(source, kind, subjects, seed, window, downsample)
+    files = tuple(str(path) for path in deap.subject_files(eeg_folder(source, subjects, seed))[:subjects])
     pipelines = {split: array_pipeline(x, y, batch_size, shuffle=split == "train", seed=seed)
                  for split, (x, y) in arrays.items()}  # fmt: skip
     info = DatasetInfo(
@@ -118,5 +123,6 @@ def load_eeg_dataset(source: str = "deap", kind: str = "de_grid", *, subjects: i
         class_names=tuple(KINDS[kind]),
         input_shape=tuple(arrays["train"][0].shape[1:]),
         num_examples={split: len(y) for split, (_, y) in arrays.items()},
+        files=files,
     )
     return ImageDataset(info=info, **pipelines)

@@ -151,7 +151,26 @@ def subject_features(path, segment: int = SAMPLING_RATE) -> tuple[np.ndarray, np
     """
     data, ratings = read_subject(path)
     # One thread per worker: preprocess_folder already runs one worker process per core.
-    return to_grid(de_features(data[:, :32], segment, threads=1)).astype("float32"), ratings
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below, by file
+        features = to_grid(de_features(data[:, :32], segment, threads=1)).astype("float32")
+    check_finite(features, path, "differential-entropy features", data[:, :32])
+    return features, ratings
+
+
+def check_finite(values: np.ndarray, path, what: str, signals: np.ndarray) -> None:
+    """Refuse, naming the file, ``values`` computed from ``signals`` that are not all finite:
+    DEAP's files hold microvolts, and values like 1e300 overflow the variance (NaN features
+    would train a model with NaN weights under a finite-looking loss)."""
+    if np.isfinite(values).all():
+        return
+    from cnnkit.errors import CorruptDatasetError
+
+    bad = np.count_nonzero(~np.isfinite(values))
+    raise CorruptDatasetError(
+        f"{path} gives {bad:,} of {values.size:,} {what} that are NaN or infinite: its EEG reaches "
+        f"{np.abs(signals).max():.3g}, far beyond the microvolts of DEAP's recordings. Replace the file with "
+        "the original one from DEAP's 'data_preprocessed_python' release."
+    )
 
 
 def cache_path(folder, segment: int = SAMPLING_RATE) -> Path:
@@ -185,9 +204,9 @@ def preprocess_folder(folder, segment: int = SAMPLING_RATE, workers: int = 2, ca
     signature = np.array([f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files])
     stored_at = cache_path(folder, segment)
     if cache and stored_at.is_file():
-        with np.load(stored_at, allow_pickle=False) as stored:
-            if np.array_equal(stored["signature"], signature):
-                return stored["features"], stored["ratings"]
+        cached = _read_cache(stored_at, signature)
+        if cached is not None:
+            return cached
     bar = None
     if progress:
         from keras.utils import Progbar  # only for the progress bar
@@ -207,6 +226,29 @@ def preprocess_folder(folder, segment: int = SAMPLING_RATE, workers: int = 2, ca
         stored_at.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(stored_at) as temporary, open(temporary, "wb") as stream:
             np.savez(stream, features=features, ratings=ratings, signature=signature)
+    return features, ratings
+
+
+def _read_cache(path: Path, signature: np.ndarray):
+    """``(features, ratings)`` from a cache file made for ``signature``; ``None`` when it was made
+    for other files, or cannot be read (truncated by a kill, replaced, missing an array), which
+    is said in a warning: the features are then computed again and the cache rewritten."""
+    import warnings
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if not np.array_equal(stored["signature"], signature):
+                return None
+            features, ratings = stored["features"], stored["ratings"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        warnings.warn(f"The feature cache {path} cannot be read ({type(error).__name__}: {error}); "
+                      "computing the features again.", stacklevel=3)  # fmt: skip
+        return None
+    if features.ndim != 6 or ratings.shape != (*features.shape[:2], 4):
+        warnings.warn(f"The feature cache {path} holds arrays of the wrong shape; computing the features again.",
+                      stacklevel=3)  # fmt: skip
+        return None
     return features, ratings
 
 

@@ -7,11 +7,14 @@ The layout is Keras' ``image_dataset_from_directory`` convention::
         dogs/   c.jpg ...
 
 Classes are the subfolder names in alphabetical order; images are the ``.png``, ``.jpg``,
-``.jpeg``, ``.bmp`` and ``.gif`` files inside them (subfolders included, hidden files skipped).
-Before anything is trained, :func:`check_image_files` opens every file with Pillow:
-unreadable, truncated or non-image files, formats TensorFlow cannot decode, and images above a
-pixel limit (decompression bombs: a 100 KB PNG can declare 20000x20000 pixels) are all
-reported in one :class:`BadImageFilesError` that names them. The split into training,
+``.jpeg``, ``.bmp`` and ``.gif`` files inside them (subfolders included). Hidden files and
+folders (``.DS_Store``, ``.ipynb_checkpoints/``), ``__MACOSX/`` and a ``runs/`` folder holding
+cnnkit runs are skipped. Before anything is trained, :func:`check_image_files` opens every file
+with Pillow and decodes it with TensorFlow's decoder, the one the pipeline uses: unreadable,
+truncated or non-image files, formats or variants TensorFlow cannot decode (or decodes wrong:
+palette BMPs), images above a pixel limit (decompression bombs: a 100 KB PNG can declare
+20000x20000 pixels; an animation's frames count together), unreadable subfolders and dangling
+links are all reported in one :class:`BadImageFilesError` that names them. The split into training,
 validation and test sets is stratified and fixed by ``seed``. Images are read, decoded,
 resized and scaled to [0, 1] batch by batch inside the pipeline: only file names are held in
 memory.
@@ -57,40 +60,128 @@ class ImageFolder:
         paths: file paths (str), sorted by class then name.
         labels: int64 ``(n,)`` class indices.
         class_names: the subfolder names, sorted.
+        problems: ``(path, reason)`` of what could not be listed (unreadable subfolders,
+            dangling links); :func:`check_image_files` reports them with the bad files.
     """
 
     root: Path
     paths: tuple[str, ...]
     labels: np.ndarray
     class_names: tuple[str, ...]
+    problems: tuple[tuple[str, str], ...] = ()
+
+
+# Folders that are never classes nor searched for images: hidden ones (``.ipynb_checkpoints``,
+# ``.git``) and the resource forks macOS adds to zip files.
+SKIPPED_FOLDERS = ("__MACOSX",)
+# A cnnkit run folder holds these; a folder holding runs (``runs/``) is never a class.
+RUN_FOLDER_MARKERS = (".lock", "settings.json")
 
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def scan_folder(folder) -> ImageFolder:
-    """List the images of a class-per-subfolder dataset (no file is opened here)."""
+def is_skipped_folder(name: str) -> bool:
+    """True for folder names that are never classes nor searched: hidden ones and ``__MACOSX``."""
+    return name.startswith(".") or name in SKIPPED_FOLDERS
+
+
+def display_path(path) -> str:
+    """``path`` as text that can always be printed (:func:`cnnkit.files.printable`)."""
+    from cnnkit.files import printable
+
+    return printable(path)
+
+
+def _holds_runs(folder: Path) -> bool:
+    """True when ``folder`` is a cnnkit run folder or holds one (``runs/`` beside the images)."""
+    candidates = [folder, *(child for child in folder.iterdir() if child.is_dir())]
+    return any((candidate / marker).exists() for candidate in candidates for marker in RUN_FOLDER_MARKERS)
+
+
+def find_images(folder) -> tuple[list[str], list[tuple[str, str]]]:
+    """Every image file under ``folder`` (recursively, sorted) and the problems met on the way.
+
+    Returns ``(paths, problems)``; ``problems`` lists ``(path, reason)`` for subfolders that
+    cannot be read and for links named like images that lead nowhere (dangling, or a loop):
+    nothing is skipped without a word. Hidden folders and ``__MACOSX`` are skipped (see
+    :func:`is_skipped_folder`), as are hidden files (``.DS_Store``, ``._photo.jpg``).
+    """
+    paths, problems = [], []
+
+    def unreadable(error: OSError) -> None:
+        problems.append((error.filename, f"a folder that cannot be read ({error.strerror or error}); "
+                                         "fix its permissions or remove it"))  # fmt: skip
+
+    for parent, subfolders, files in os.walk(folder, onerror=unreadable):
+        subfolders[:] = sorted(name for name in subfolders if not is_skipped_folder(name))
+        for name in files:
+            path = Path(parent, name)
+            if not is_image_file(path):
+                continue
+            if path.is_file():
+                paths.append(str(path))
+            elif path.is_symlink():
+                problems.append((str(path), "a link that leads to no file (dangling, or a loop); "
+                                            "remove it or point it at an image"))  # fmt: skip
+    return sorted(paths), problems
+
+
+def scan_folder(folder, exclude=()) -> ImageFolder:
+    """List the images of a class-per-subfolder dataset (no file is opened here).
+
+    Hidden subfolders, ``__MACOSX`` and folders that hold cnnkit runs (a ``runs/`` folder made
+    when training from inside the image folder) are not classes; ``exclude`` names more
+    folders to leave out (the command line passes the run folder it writes to).
+    """
     root = Path(folder)
     if not root.is_dir():
         raise FolderDatasetError(f"{root} is not a folder. Give a folder with one subfolder of images per class.")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    excluded = [Path(path).resolve() for path in exclude]
+
+    def is_class(path: Path) -> bool:
+        if not path.is_dir() or is_skipped_folder(path.name):
+            return False
+        resolved = path.resolve()
+        if any(resolved == other or resolved in other.parents for other in excluded):
+            return False
+        return not _holds_runs(path)
+
+    classes = sorted(p.name for p in root.iterdir() if is_class(p))
     if len(classes) < 2:
         raise FolderDatasetError(
-            f"{root} has {len(classes)} class subfolder(s); a classifier needs at least two, e.g. "
-            f"{root}/cats/*.jpg and {root}/dogs/*.jpg."
+            f"{display_path(root)} has {len(classes)} class subfolder(s); a classifier needs at least two, e.g. "
+            f"{display_path(root)}/cats/*.jpg and {display_path(root)}/dogs/*.jpg."
         )
-    paths, labels = [], []
+    paths, labels, problems = [], [], []
     for index, name in enumerate(classes):
-        files = sorted(str(p) for p in (root / name).rglob("*") if p.is_file() and is_image_file(p))
-        if not files:
+        files, found_problems = find_images(root / name)
+        problems += found_problems
+        if not files and not found_problems:
             raise FolderDatasetError(
-                f"The class folder {root / name} holds no images ({', '.join(IMAGE_SUFFIXES)} files); "
-                "add some or remove the folder."
+                f"The class folder {display_path(root / name)} holds no images ({', '.join(IMAGE_SUFFIXES)} "
+                "files); add some or remove the folder."
             )
         paths += files
         labels += [index] * len(files)
-    return ImageFolder(root, tuple(paths), np.asarray(labels, dtype="int64"), tuple(classes))
+    return ImageFolder(root, tuple(paths), np.asarray(labels, dtype="int64"), tuple(classes), tuple(problems))
+
+
+def _tensorflow_refuses(path: str) -> str | None:
+    """Decode ``path`` exactly as the training pipeline does (:func:`load_image`); the error
+    TensorFlow gives, or ``None`` when it decodes. Pillow accepts files that TensorFlow does
+    not (1-bit BMPs, PNGs with a bad checksum or cut before their end), so the check asks the
+    decoder that will actually read the file."""
+    import tensorflow as tf
+
+    with open(path, "rb") as stream:
+        data = stream.read()
+    try:
+        tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+        return error.message.strip().splitlines()[-1][:160]
+    return None
 
 
 def _inspect_file(path: str, max_pixels: int):
@@ -100,13 +191,20 @@ def _inspect_file(path: str, max_pixels: int):
     try:
         with Image.open(path) as image:  # reads the header only
             width, height = image.size
-            if width * height > max_pixels:
+            frames = getattr(image, "n_frames", 1)  # counted from the frame headers: nothing decoded
+            if width * height * frames > max_pixels:
+                many = f"{frames} frames of " if frames > 1 else ""
                 return None, None, (
-                    f"{width}x{height} = {width * height:,} pixels, above the limit of {max_pixels:,} "
-                    "(a decompression bomb, or a photo to shrink first)"
+                    f"{many}{width}x{height} = {width * height * frames:,} pixels, above the limit of "
+                    f"{max_pixels:,} (a decompression bomb, or an image to shrink first)"
                 )
             if image.format not in DECODABLE_FORMATS:
                 return None, None, f"a {image.format} image; TensorFlow reads PNG, JPEG, BMP and GIF"
+            if image.format == "BMP" and image.mode == "P":
+                return None, None, (
+                    "a BMP with a colour palette, which TensorFlow's decoder reads as gray palette "
+                    "indices (wrong colours); save it as PNG or as a 24-bit BMP"
+                )
             mode = image.mode
             image.load()  # decodes every pixel: finds truncated and damaged files
     except Image.DecompressionBombError as error:  # Pillow's own limit, checked at open
@@ -115,24 +213,33 @@ def _inspect_file(path: str, max_pixels: int):
         return None, None, "not an image file (unreadable by Pillow)"
     except (OSError, SyntaxError, ValueError) as error:
         return None, None, f"damaged or truncated ({error})"
+    refused = _tensorflow_refuses(path)
+    if refused is not None:
+        return None, None, f"damaged: the decoder that training uses refuses it ({refused})"
     return (height, width), mode, None
 
 
-def check_image_files(paths, max_pixels: int = MAX_PIXELS, workers: int | None = None):
+def check_image_files(paths, max_pixels: int = MAX_PIXELS, workers: int | None = None, listing_problems=()):
     """Open and decode every file; raise :class:`BadImageFilesError` naming each bad one.
 
-    Returns ``(sizes, modes)``: the ``(height, width)`` and Pillow mode of each image.
-    ``max_pixels`` refuses images larger than that many pixels before they are decoded.
+    Each file is decoded twice: by Pillow (headers, pixel and frame counts, truncation) and by
+    TensorFlow's decoder exactly as the training pipeline calls it, so what passes is what the
+    pipeline reads. Returns ``(sizes, modes)``: the ``(height, width)`` and Pillow mode of each
+    image. ``max_pixels`` refuses images larger than that many pixels (all frames of an
+    animation together) before they are decoded. ``listing_problems``: ``(path, reason)`` met
+    while listing the files (:func:`find_images`), reported in the same error.
     """
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda p: _inspect_file(p, max_pixels), paths))
-    problems = [(path, problem) for path, (_, _, problem) in zip(paths, results, strict=True) if problem]
+    problems = list(listing_problems)
+    problems += [(path, problem) for path, (_, _, problem) in zip(paths, results, strict=True) if problem]
     if problems:
-        shown = "\n".join(f"  {path}: {problem}" for path, problem in problems[:SHOWN_PROBLEMS])
+        shown = "\n".join(f"  {display_path(path)}: {problem}" for path, problem in problems[:SHOWN_PROBLEMS])
         more = f"\n  ... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
         raise BadImageFilesError(
-            f"{len(problems)} of {len(paths)} image files cannot be used; fix or remove them:\n{shown}{more}",
+            f"{len(problems)} of {len(paths) + len(listing_problems)} image files and folders cannot be used; "
+            f"fix or remove them:\n{shown}{more}",
             problems,
         )
     return [r[0] for r in results], [r[1] for r in results]
@@ -177,7 +284,9 @@ def file_pipeline(paths, labels, image_size, channels, batch_size=32, shuffle=Fa
     """A batched, prefetched ``tf.data`` pipeline of ``(images, labels)`` read from files."""
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, dtype="int32")))
+    # Paths travel as bytes: a file name that is not UTF-8 is read like any other.
+    encoded = [os.fsencode(path) for path in paths]
+    dataset = tf.data.Dataset.from_tensor_slices((encoded, np.asarray(labels, dtype="int32")))
     if shuffle:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(lambda p, y: (load_image(p, image_size, channels), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -193,7 +302,8 @@ def default_shape(sizes, modes) -> tuple[int, int, int]:
 
 
 def load_folder(folder, *, image_size=None, channels=None, fractions=(0.7, 0.15, 0.15), batch_size=32,
-                seed: int = 0, augment=None, max_pixels: int = MAX_PIXELS, verbose: bool = True):  # fmt: skip
+                seed: int = 0, augment=None, max_pixels: int = MAX_PIXELS, verbose: bool = True,
+                exclude=()):  # fmt: skip
     """Load a class-per-subfolder image folder as train / validation / test pipelines.
 
     Args:
@@ -206,6 +316,7 @@ def load_folder(folder, *, image_size=None, channels=None, fractions=(0.7, 0.15,
         augment: a map function over training batches, as for the built-in datasets.
         max_pixels: refuse images with more pixels than this (before decoding them).
         verbose: print the classes and the split.
+        exclude: folders inside ``folder`` that are not classes (e.g. the run folder being written).
 
     Returns an :class:`~cnnkit.data.images.ImageDataset` whose ``info.name`` is the folder.
     """
@@ -213,8 +324,8 @@ def load_folder(folder, *, image_size=None, channels=None, fractions=(0.7, 0.15,
 
     from cnnkit.data.images import DatasetInfo, ImageDataset
 
-    images = scan_folder(folder)
-    sizes, modes = check_image_files(images.paths, max_pixels)
+    images = scan_folder(folder, exclude=exclude)
+    sizes, modes = check_image_files(images.paths, max_pixels, listing_problems=images.problems)
     split = split_folder(images, fractions, seed)
     height, width, depth = default_shape(sizes, modes)
     if image_size is not None:
@@ -233,16 +344,29 @@ def load_folder(folder, *, image_size=None, channels=None, fractions=(0.7, 0.15,
     if verbose:
         shares = ", ".join(f"{name} {fraction:.0%} ({counts[name]})" for name, fraction in
                            zip(counts, fractions, strict=True))  # fmt: skip
-        print(f"{images.root}: {len(images.paths)} images in {len(images.class_names)} classes "
-              f"{list(images.class_names)}; split (seed {seed}): {shares}; images {height}x{width}x{depth}")  # fmt: skip
+        print(f"{display_path(images.root)}: {len(images.paths)} images in {len(images.class_names)} classes "
+              f"{[display_path(name) for name in images.class_names]}; split (seed {seed}): {shares}; images {height}x{width}x{depth}")  # fmt: skip
     info = DatasetInfo(name=str(images.root), class_names=images.class_names, input_shape=(height, width, depth),
-                       num_examples=counts)  # fmt: skip
+                       num_examples=counts, files=images.paths)  # fmt: skip
     return ImageDataset(info=info, **pipelines)
 
 
 def is_folder_dataset(name) -> bool:
-    """True when ``name`` (a dataset argument) is a path to a folder rather than a dataset name."""
-    return isinstance(name, os.PathLike) or (isinstance(name, str) and (os.sep in name or Path(name).is_dir()))
+    """True when ``name`` (a dataset argument) is a path to a folder rather than a dataset name.
+
+    A built-in dataset's name always means the built-in dataset, even when the working
+    directory holds a folder of that name: write ``./digits`` (or ``digits/``) for the folder.
+    Anything else is a folder when it is a ``Path``, contains a path separator, or names an
+    existing folder.
+    """
+    if isinstance(name, os.PathLike):
+        return True
+    from cnnkit.data.eeg import EEG_DATASETS
+    from cnnkit.data.images import CLASS_NAMES
+
+    if not isinstance(name, str) or name in CLASS_NAMES or name in EEG_DATASETS:
+        return False
+    return os.sep in name or (os.altsep is not None and os.altsep in name) or Path(name).is_dir()
 
 
 def write_digit_folder(folder, digits=(0, 1, 2, 3, 4), per_class: int = 40) -> Path:

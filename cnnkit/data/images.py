@@ -77,6 +77,8 @@ class DatasetInfo:
         input_shape: ``(height, width, channels)`` of the images the pipelines yield.
         num_examples: images per split, e.g. ``{"train": 1257, "validation": 270, "test": 270}``.
         standardize: ``(mean, std)`` per channel when the images were standardized, else ``None``.
+        files: the files the examples were read from (an image folder's images, DEAP's subject
+            files), so a run can fingerprint its data; empty for the bundled and official sets.
     """
 
     name: str
@@ -84,6 +86,7 @@ class DatasetInfo:
     input_shape: tuple[int, int, int]
     num_examples: dict[str, int] = field(default_factory=dict)
     standardize: tuple | None = None
+    files: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -378,6 +381,7 @@ def load_dataset(
     folder: str | Path | None = None,
     validation_fraction: float = 0.1,
     fractions=(0.7, 0.15, 0.15),
+    exclude=(),
 ) -> ImageDataset:
     """Load an image dataset as train / validation / test ``tf.data`` pipelines.
 
@@ -400,6 +404,7 @@ def load_dataset(
         folder: the data folder (default ``$CNNKIT_DATA`` or the checkout's ``data/``).
         validation_fraction: share of the official training set held out for validation.
         fractions: train / validation / test shares of an image folder.
+        exclude: subfolders of an image folder that are not classes (a run folder inside it).
 
     Example:
         >>> data = load_dataset("digits", pad_to=32)
@@ -410,7 +415,7 @@ def load_dataset(
         if pad_to is not None or standardize:
             raise ValueError("pad_to and standardize apply to the built-in datasets, not to an image folder.")
         return folders.load_folder(name, image_size=resize_to, channels=channels, fractions=fractions,
-                                   batch_size=batch_size, seed=seed, augment=augment)  # fmt: skip
+                                   batch_size=batch_size, seed=seed, augment=augment, exclude=exclude)  # fmt: skip
     arrays = load_arrays(name, download=download, folder=folder, validation_fraction=validation_fraction)
     statistics = channel_statistics(arrays["x_train"]) if standardize else None
     options = dict(batch_size=batch_size, pad_to=pad_to, resize_to=resize_to, channels=channels,

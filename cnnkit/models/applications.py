@@ -90,9 +90,71 @@ class ImagenetPreprocessing(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def _weights_cached(prefix: str) -> bool:
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    return any(path.name.startswith(prefix) for path in (home / "models").glob("*.h5"))
+def keras_models_folder() -> Path:
+    """The folder where Keras caches downloaded weights: ``$KERAS_HOME/models`` (default
+    ``~/.keras/models``; ``/tmp/.keras/models`` where that cannot be written), as
+    ``keras.utils.get_file`` computes it."""
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    if not os.access(home, os.W_OK) and os.path.isdir("/tmp"):
+        home = os.path.join("/tmp", ".keras")
+    return Path(home) / "models"
+
+
+def imagenet_weights_file(name: str, input_shape) -> Path:
+    """The exact file that ``keras.applications`` loads (or downloads) for the ImageNet weights of
+    backbone ``name`` without its top at ``input_shape``: MobileNetV2 has one file per input
+    size (96, 128, 160, 192, 224; 224 for any other), the others one file."""
+    constructor, _, prefix = BACKBONES[name]
+    if name == "mobilenet_v2":
+        rows, cols = int(input_shape[0]), int(input_shape[1])
+        size = rows if rows == cols and rows in (96, 128, 160, 192, 224) else 224
+        return keras_models_folder() / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5"
+    return keras_models_folder() / f"{prefix}.h5"
+
+
+def _readable_weights(path: Path) -> str | None:
+    """``None`` when the HDF5 weights file can be read in full, else what is wrong with it."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            arrays = []
+            h5.visititems(lambda _, item: arrays.append(item) if isinstance(item, h5py.Dataset) else None)
+            if not arrays:
+                return "it holds no weights"
+            for array in arrays:
+                array[()]
+    except (OSError, KeyError, ValueError, RuntimeError) as error:
+        return f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
+    return None
+
+
+def _damaged(name: str, path: Path, problem: str) -> WeightsUnavailableError:
+    return WeightsUnavailableError(
+        f"The cached ImageNet weights of {name}, {path}, are damaged ({problem}), probably by a download that "
+        "was interrupted. Delete that file and run again to download it once more."
+    )
+
+
+def _imagenet_weights(name: str, input_shape) -> str:
+    """What to pass as ``weights=`` for ImageNet weights: offline, the path of the cached file
+    (checked readable), so that Keras has nothing to download; online, ``"imagenet"``."""
+    path = imagenet_weights_file(name, input_shape)
+    if not offline():
+        return "imagenet"
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"The ImageNet weights of {name} at input {tuple(input_shape)[:2]} ({path.name}) are not cached in "
+            f"{path.parent} and downloads are disabled ($CNNKIT_OFFLINE). Run once with a network connection, or "
+            "pass weights=None (-o weights=none) to train from random weights."
+        )
+    problem = _readable_weights(path)
+    if problem is not None:
+        raise _damaged(name, path, problem)
+    return str(path)
 
 
 def pretrained(name: str, num_classes: int = 10, input_shape=(224, 224, 3), weights="imagenet", trainable=False,
@@ -103,32 +165,37 @@ def pretrained(name: str, num_classes: int = 10, input_shape=(224, 224, 3), weig
     batch norm always in inference mode) -> dropout -> dense num_classes``. ``name``: a key of
     :data:`BACKBONES`. ``trainable=False`` freezes the backbone (train the head first, then
     see :func:`cnnkit.recipes.fine_tune`). ``weights="imagenet"`` downloads Keras' weights once
-    (cached in ``~/.keras/models``); offline (``$CNNKIT_OFFLINE``) and not cached, it fails with
-    :class:`WeightsUnavailableError`. ``weights=None`` (or ``"none"``) starts from random
-    weights, e.g. in tests.
+    (cached in :func:`keras_models_folder`); offline (``$CNNKIT_OFFLINE``) Keras is handed the
+    exact cached file (:func:`imagenet_weights_file`) and never downloads: a missing file
+    raises :class:`WeightsUnavailableError`, and so does a damaged one (naming it, online too).
+    ``weights=None`` (or ``"none"``) starts from random weights, e.g. in tests.
     """
     if name not in BACKBONES:
         raise UnknownNameError(f"Unknown backbone {name!r}. Known backbones: {', '.join(sorted(BACKBONES))}.")
-    constructor, mode, prefix = BACKBONES[name]
+    if not isinstance(trainable, bool):
+        raise ValueError(f"trainable must be True or False, got {trainable!r}.")
+    constructor, mode, _ = BACKBONES[name]
     weights = None if weights in (None, "none", "None") else weights
-    if weights == "imagenet" and offline() and not _weights_cached(prefix):
-        raise WeightsUnavailableError(
-            f"The ImageNet weights of {name} are not cached in ~/.keras/models and downloads are disabled "
-            "($CNNKIT_OFFLINE). Run once with a network connection, or pass weights=None (-o weights=none) "
-            "to train from random weights."
-        )
+    if weights == "imagenet":
+        weights = _imagenet_weights(name, input_shape)
     inputs = keras.Input(shape=input_shape, name="image")
     x = ImagenetPreprocessing(mode, name="preprocessing")(inputs)
     try:
         backbone = getattr(keras.applications, constructor)(include_top=False, weights=weights,
                                                             input_shape=tuple(input_shape), pooling="avg")  # fmt: skip
     except Exception as error:  # keras' get_file raises a plain Exception("URL fetch failure ...")
-        if weights is None or "fetch" not in str(error).lower():
+        if weights is None:
             raise
-        raise WeightsUnavailableError(
-            f"Could not download the ImageNet weights of {name} ({error}). Connect to the internet once, "
-            "or pass weights=None to train from random weights."
-        ) from None
+        if "fetch" in str(error).lower():
+            raise WeightsUnavailableError(
+                f"Could not download the ImageNet weights of {name} ({error}). Connect to the internet once, "
+                "or pass weights=None to train from random weights."
+            ) from None
+        path = imagenet_weights_file(name, input_shape) if weights == "imagenet" else Path(weights)
+        problem = _readable_weights(path) if path.is_file() else None
+        if problem is None:
+            raise
+        raise _damaged(name, path, problem) from error
     backbone.trainable = trainable
     x = backbone(x, training=False)  # batch norm keeps its ImageNet statistics, even when fine-tuned
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
@@ -146,8 +213,7 @@ def imagenet_top1(probabilities) -> list[str]:
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 2 or probabilities.shape[1] != 1000:
         raise ValueError(f"expected (n, 1000) ImageNet probabilities, got shape {probabilities.shape}.")
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    if offline() and not (home / "models" / "imagenet_class_index.json").is_file():
+    if offline() and not (keras_models_folder() / "imagenet_class_index.json").is_file():
         best = probabilities.argmax(axis=1)
         return [f"ImageNet class {i} ({row[i]:.2f})" for row, i in zip(probabilities, best, strict=True)]
     decoded = keras.applications.imagenet_utils.decode_predictions(probabilities, top=1)
