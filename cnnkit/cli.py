@@ -18,9 +18,11 @@
 The run folder is a small state machine. ``run.json`` marks finished training and
 ``metrics.json`` (written last) a finished run. Running the same command again resumes
 training that was killed, writes whatever reports are missing when only they were
-interrupted, and refuses to touch a finished run. ``settings.json`` records the model and
-data of the run, so a rerun with other ones is refused instead of mixed in. A lock
-(``.lock``) keeps a second process out while one is running.
+interrupted, and refuses to touch a finished run. ``settings.json`` records the model, the
+settings and a fingerprint of the data (every image file's path, size and time; DEAP's subject
+files), written once the run can start; a rerun with other settings, or on data that changed
+since, is refused before anything in the folder is rewritten. A lock (``.lock``) keeps a second
+process out while one is running; temporary files a killed write left behind are removed.
 
 Bad arguments (including an unusable ``--out``) print one clear line and exit with status 2;
 a data or model problem found while running (a missing dataset file, a loss that became NaN)
@@ -278,10 +280,10 @@ def check_identity(out: Path, identity: dict) -> bool:
         recorded = json.loads(path.read_text())
     except ValueError:
         recorded = None
-    if not isinstance(recorded, dict) or recorded == identity:
-        if recorded is None:
-            raise RunExistsError(f"{path} is damaged, so this run cannot be resumed safely; choose another --out.")
+    if recorded == identity:
         return False
+    if not isinstance(recorded, dict):
+        raise RunExistsError(f"{path} is damaged, so this run cannot be resumed safely; choose another --out.")
     if {k: v for k, v in recorded.items() if k != "data"} == {k: v for k, v in identity.items() if k != "data"}:
         raise RunExistsError(
             f"The data of the run in {out} changed since it started (files added, removed or replaced, or "

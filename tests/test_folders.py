@@ -162,7 +162,10 @@ def test_evaluate_writes_a_new_folder_and_never_touches_the_run(folder_run, digi
     assert code == 0 and "Accuracy" in capsys.readouterr().out
     evaluations = list((folder_run / "evaluations").iterdir())
     assert len(evaluations) == 1
-    assert {p.name for p in evaluations[0].iterdir()} == {"metrics.json", "report.csv", "confusion_matrix.png"}
+    # .lock: evaluate holds the folder's lock while it writes (as train does), released now
+    assert {p.name for p in evaluations[0].iterdir()} == {"metrics.json", "report.csv", "confusion_matrix.png",
+                                                          ".lock"}  # fmt: skip
+    assert (evaluations[0] / ".lock").read_text() == ""
     assert json.loads((evaluations[0] / "metrics.json").read_text())["examples"] == 60
     assert before == {p.name: p.stat().st_mtime_ns for p in folder_run.iterdir() if p.is_file()}
 

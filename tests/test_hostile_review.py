@@ -28,7 +28,7 @@ from cnnkit.data import deap, eeg_features, folders, load_dataset
 from cnnkit.data.folders import BadImageFilesError, check_image_files, scan_folder, write_digit_folder
 from cnnkit.errors import CorruptDatasetError, DiskFullError, RunExistsError
 from cnnkit.files import folder_lock, remove_orphaned_temporaries, write_json
-from cnnkit.inference import RunFolderError, load_run, predict_files
+from cnnkit.inference import RunFolderError, load_run
 from cnnkit.models import applications
 from tests.test_training import StopAtEpoch
 
@@ -271,7 +271,7 @@ def test_9_a_failed_start_does_not_poison_the_out_folder(tmp_path, monkeypatch, 
     out = tmp_path / "run"
     code, _, err = run_cli(["train", "lenet5", "--dataset", tmp_path / "typo", "--out", out], capsys)
     assert code == 2 and "is not a folder" in err
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    use_keras_home(tmp_path / "keras", monkeypatch)
     argv = ["train", "mobilenet_v2_pretrained", "--dataset", "digits", "--epochs", 1, "--out", out]
     code, _, err = run_cli(argv, capsys)
     assert code == 1 and "not cached" in err
@@ -529,10 +529,20 @@ def write_weights(path: Path, damaged: bool = False) -> Path:
     return path
 
 
+def use_keras_home(folder: Path, monkeypatch) -> Path:
+    """Make ``folder`` Keras' home for this test (Keras reads ``$KERAS_HOME`` once, at import:
+    its module variable is what counts); returns its ``models`` folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("KERAS_HOME", str(folder))
+    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(folder))
+    assert applications.keras_models_folder() == folder / "models"
+    return folder / "models"
+
+
 @pytest.fixture
 def keras_home(tmp_path, monkeypatch):
     """An empty Keras cache, and a get_file that fails the test if anything tries to download."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    use_keras_home(tmp_path / "keras_home", monkeypatch)
 
     def no_download(*args, **kwargs):
         raise AssertionError(f"a download was attempted: {args} {kwargs}")

@@ -45,8 +45,10 @@ def test_pretrained_models_train_only_their_head_until_unfrozen(name):
 
 
 def test_offline_without_cached_weights_is_one_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))
-    with pytest.raises(WeightsUnavailableError, match="not cached in ~/.keras/models and downloads are disabled"):
+    from tests.test_hostile_review import use_keras_home
+
+    folder = use_keras_home(tmp_path / "empty_keras_home", monkeypatch)  # the folder Keras really uses
+    with pytest.raises(WeightsUnavailableError, match=f"not cached in {folder} and downloads are disabled"):
         build("mobilenet_v2_pretrained")
     code = cli.main(["train", "mobilenet_v2_pretrained", "--dataset", "digits", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
@@ -95,8 +97,9 @@ def test_the_command_line_trains_a_pretrained_backbone_on_a_folder(tmp_path, cap
 
 def test_imagenet_class_names_fall_back_to_numbers_offline(tmp_path, monkeypatch):
     from cnnkit.models.applications import imagenet_top1
+    from tests.test_hostile_review import use_keras_home
 
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    use_keras_home(tmp_path, monkeypatch)
     probabilities = np.full((2, 1000), 0.0)
     probabilities[0, 281], probabilities[1, 7] = 0.61, 0.9
     assert imagenet_top1(probabilities) == ["ImageNet class 281 (0.61)", "ImageNet class 7 (0.90)"]

@@ -237,9 +237,10 @@ def check_image_files(paths, max_pixels: int = MAX_PIXELS, workers: int | None =
     if problems:
         shown = "\n".join(f"  {display_path(path)}: {problem}" for path, problem in problems[:SHOWN_PROBLEMS])
         more = f"\n  ... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+        what = "image files and folders" if listing_problems else "image files"
         raise BadImageFilesError(
-            f"{len(problems)} of {len(paths) + len(listing_problems)} image files and folders cannot be used; "
-            f"fix or remove them:\n{shown}{more}",
+            f"{len(problems)} of {len(paths) + len(listing_problems)} {what} cannot be used; fix or remove them:\n"
+            f"{shown}{more}",
             problems,
         )
     return [r[0] for r in results], [r[1] for r in results]

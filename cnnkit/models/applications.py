@@ -91,16 +91,17 @@ class ImagenetPreprocessing(keras.layers.Layer):
 
 
 def keras_models_folder() -> Path:
-    """The folder where Keras caches downloaded weights: ``$KERAS_HOME/models`` (default
-    ``~/.keras/models``; ``/tmp/.keras/models`` where that cannot be written), as
-    ``keras.utils.get_file`` computes it."""
-    home = os.environ.get("KERAS_HOME")
-    if not home:
-        base = os.path.expanduser("~")
-        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
-    if not os.access(home, os.W_OK) and os.path.isdir("/tmp"):
-        home = os.path.join("/tmp", ".keras")
-    return Path(home) / "models"
+    """The folder where Keras caches downloaded weights, as ``keras.utils.get_file`` computes it:
+    ``<Keras home>/models``, where Keras' home is ``$KERAS_HOME`` as it was when Keras was
+    imported (default ``~/.keras``), or ``/tmp/.keras`` when that folder cannot be written."""
+    import tempfile
+
+    from keras.src.backend.config import keras_home  # read once by Keras, at import
+
+    base = os.path.expanduser(keras_home())
+    if not os.access(base, os.W_OK):
+        base = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return Path(base) / "models"
 
 
 def imagenet_weights_file(name: str, input_shape) -> Path:
