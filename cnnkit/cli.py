@@ -49,9 +49,9 @@ from cnnkit.errors import CnnkitError, OutputFolderError, RunExistsError, Unknow
 from cnnkit.files import (  # noqa: E402
     LOCK_NAME,
     atomic_path,
-    printable,
     folder_lock,
     is_disk_full,
+    printable,
     remove_orphaned_temporaries,
     run_files,
     write_json,
