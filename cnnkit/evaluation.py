@@ -19,7 +19,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from cnnkit import modes
 from cnnkit.models.layers import predicts_penalties
 
 
@@ -40,15 +39,29 @@ class Predictions:
     images: np.ndarray | None = None
 
 
-def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: bool = False) -> Predictions:
-    """Run ``model`` over every batch of ``dataset``.
+def batch_limit(max_batches: int | None = None) -> int | None:
+    """How many batches a pass over a dataset reads: ``max_batches`` when given, else Keras' own
+    step limit when one is set (``keras.config.set_max_steps_per_epoch`` or
+    ``KERAS_MAX_STEPS_PER_EPOCH``, which every ``fit``, ``evaluate`` and ``predict`` obeys), else
+    ``None``: all of them."""
+    if max_batches is not None:
+        if max_batches < 1:
+            raise ValueError(f"max_batches must be positive or None, got {max_batches}.")
+        return max_batches
+    return keras.config.max_steps_per_epoch() or None
+
+
+def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: bool = False,
+            max_batches: int | None = None) -> Predictions:  # fmt: skip
+    """Run ``model`` over every batch of ``dataset`` (or the first ``max_batches``, see
+    :func:`batch_limit`).
 
     The predicted class is the largest output, or the smallest for models whose outputs
-    are penalties (LeNet-5's Euclidean RBF layer). In smoke mode (:mod:`cnnkit.modes`) only the
-    first ``SMOKE_BATCHES`` batches are read.
+    are penalties (LeNet-5's Euclidean RBF layer).
     """
+    limit = batch_limit(max_batches)
     labels, scores, images = [], [], []
-    for batch_images, batch_labels in modes.cut(dataset):
+    for batch_images, batch_labels in dataset if limit is None else dataset.take(limit):
         scores.append(np.asarray(model(batch_images, training=False)))
         labels.append(np.asarray(batch_labels))
         if keep_images:
@@ -105,9 +118,11 @@ class Evaluation:
     predictions: Predictions
 
 
-def evaluate_classifier(model, dataset, class_names, keep_images: bool = False) -> Evaluation:
-    """Accuracy, confusion matrix and per-class report of ``model`` on ``dataset``."""
-    predictions = predict(model, dataset, keep_images=keep_images)
+def evaluate_classifier(model, dataset, class_names, keep_images: bool = False,
+                        max_batches: int | None = None) -> Evaluation:  # fmt: skip
+    """Accuracy, confusion matrix and per-class report of ``model`` on ``dataset`` (or on its
+    first ``max_batches`` batches, see :func:`batch_limit`)."""
+    predictions = predict(model, dataset, keep_images=keep_images, max_batches=max_batches)
     labels = list(range(len(class_names)))
     return Evaluation(
         accuracy=float(accuracy_score(predictions.y_true, predictions.y_pred)),
@@ -165,12 +180,12 @@ def cross_validate(fit_predict, x, y, folds) -> pd.DataFrame:
     """Score ``fit_predict(x_train, y_train, x_test) -> y_pred`` on every fold.
 
     Returns one row per fold: ``fold``, ``accuracy``, ``f1`` (macro), ``majority`` (accuracy of
-    always predicting the training fold's most frequent class: the floor to beat). In smoke mode
-    (:mod:`cnnkit.modes`) only the first fold runs.
+    always predicting the training fold's most frequent class: the floor to beat). Every fold of
+    ``folds`` runs (pass fewer to spend less).
     """
     x, y = np.asarray(x), np.asarray(y)
     rows = []
-    for fold, (train, test) in enumerate(modes.repeats(folds)):
+    for fold, (train, test) in enumerate(folds):
         predicted = np.asarray(fit_predict(x[train], y[train], x[test]))
         majority = np.bincount(y[train]).argmax()
         rows.append({

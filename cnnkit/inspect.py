@@ -197,12 +197,9 @@ def inference_latency(model: keras.Model, batch_size: int = 1, repeats: int = 3)
 
     The pass is a compiled ``tf.function``, traced (and run once) before the ``repeats``
     timed passes, so tracing and first-call set-up are not counted. Measures this machine:
-    CPU or GPU, whatever TensorFlow places the model on. In smoke mode (:mod:`cnnkit.modes`) one
-    pass is timed.
+    CPU or GPU, whatever TensorFlow places the model on.
     """
     import tensorflow as tf
-
-    from cnnkit import modes
 
     if batch_size < 1 or repeats < 1:
         raise ValueError(f"batch_size and repeats must be >= 1, got {batch_size} and {repeats}.")
@@ -213,7 +210,7 @@ def inference_latency(model: keras.Model, batch_size: int = 1, repeats: int = 3)
     images = tf.zeros((batch_size, *shape), dtype=model.input.dtype)
     np.asarray(forward(images))  # trace and warm up
     times = []
-    for _ in modes.repeats(range(repeats)):
+    for _ in range(repeats):
         started = time.perf_counter()
         np.asarray(forward(images))  # .numpy() waits for the device
         times.append(time.perf_counter() - started)

@@ -1,4 +1,4 @@
-"""How much the notebooks (and cnnkit's loops) run: full, quick or smoke mode.
+"""How much the notebooks run: full, quick or smoke mode. The only module that reads the mode.
 
 Chosen by environment variables, so the same notebook serves a student on Colab and the tests:
 
@@ -9,23 +9,29 @@ Chosen by environment variables, so the same notebook serves a student on Colab 
   tested at that configuration.
 - **smoke** (``CNNKIT_SMOKE=1``): the *full* configuration (the same datasets at full size, the
   same models and every code path) with a cut budget, so that CI executes what a Colab user will
-  run. cnnkit itself cuts the budget: :func:`cnnkit.train` runs one epoch of at most
-  :data:`SMOKE_BATCHES` batches (validation too), :func:`cnnkit.evaluation.predict` reads at most
-  :data:`SMOKE_BATCHES` batches, :func:`cnnkit.evaluation.cross_validate` runs one fold,
-  :func:`cnnkit.recipes.compare` one seed, :func:`cnnkit.inspect.inference_latency` one timed pass,
-  and notebooks pass their repeated loops (subjects, seeds) through :func:`repeats`. The numbers a
-  smoke run prints mean nothing; that it finishes is the test.
+  run. The numbers a smoke run prints mean nothing; that it finishes is the test.
+
+A notebook's parameters cell calls :func:`config` once and passes what it returns to cnnkit's
+functions explicitly; nothing else in cnnkit reads these variables, so ``train(epochs=30)`` trains
+30 epochs whatever the environment says. In smoke mode :func:`config` sets Keras' own debugging
+budget, ``keras.config.set_max_epochs(1)`` and ``keras.config.set_max_steps_per_epoch(3)`` (what
+``KERAS_MAX_EPOCHS=1 KERAS_MAX_STEPS_PER_EPOCH=3`` would do): every ``fit``, ``evaluate`` and
+``predict`` runs one epoch of at most 3 batches, and so do cnnkit's own loops over batches
+(:func:`cnnkit.evaluation.predict`, :func:`cnnkit.recipes.reestimate_batch_norm`), which stop where
+Keras' loops stop. Repeated steps (folds, seeds, subjects, timed passes) go through
+:meth:`Budget.repeats`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from cnnkit.errors import CnnkitError
 
 QUICK_VARIABLE, SMOKE_VARIABLE = "CNNKIT_QUICK", "CNNKIT_SMOKE"
-SMOKE_BATCHES = 3  # batches per training epoch, validation pass and evaluation in smoke mode
-MODES = ("full", "quick", "smoke")
+SMOKE_BATCHES = 3  # batches per epoch, validation pass and prediction in smoke mode
+SMOKE_REPEATS = 1  # folds, seeds, subjects or timed passes in smoke mode
 
 
 def run_mode() -> str:
@@ -40,35 +46,64 @@ def run_mode() -> str:
     return "smoke" if smoke else "quick" if quick else "full"
 
 
-def is_smoke() -> bool:
-    """True in smoke mode (``CNNKIT_SMOKE=1``)."""
-    return run_mode() == "smoke"
+@dataclass(frozen=True)
+class Budget:
+    """What a notebook may spend: its mode and, in smoke mode, the cuts.
+
+    Attributes:
+        mode: ``"full"``, ``"quick"`` or ``"smoke"``.
+        max_batches: batches per epoch and per pass over a dataset (``None``: all of them).
+        max_epochs: epochs per training run (``None``: as many as asked).
+        max_repeats: folds, seeds, subjects or timed passes kept (``None``: all of them).
+    """
+
+    mode: str
+    max_batches: int | None = None
+    max_epochs: int | None = None
+    max_repeats: int | None = None
+
+    @property
+    def quick(self) -> bool:
+        return self.mode == "quick"
+
+    @property
+    def smoke(self) -> bool:
+        return self.mode == "smoke"
+
+    def repeats(self, items) -> list:
+        """``items`` (folds, seeds, subjects, ...) as a list, or only the first ``max_repeats``:
+        the code path of a repeated step runs, not every repetition."""
+        items = list(items)
+        return items if self.max_repeats is None else items[: self.max_repeats]
+
+    def epochs(self, epochs: int) -> int:
+        """``epochs``, or at most ``max_epochs``."""
+        return epochs if self.max_epochs is None else min(epochs, self.max_epochs)
+
+    def describe(self) -> str:
+        """One line for a notebook's parameters cell: which mode runs and what it means."""
+        if self.smoke:
+            return (f"smoke mode ({SMOKE_VARIABLE}=1): the full configuration on a cut budget (every training one "
+                    f"epoch of at most {self.max_batches} batches, one fold, one seed); its numbers mean nothing")  # fmt: skip
+        if self.quick:
+            return f"quick mode ({QUICK_VARIABLE}=1): small data and few epochs, to run on a CPU in minutes"
+        return "full mode: the configurations described in the text (a GPU is advised)"
 
 
-def cut(dataset, batches: int = SMOKE_BATCHES):
-    """``dataset`` (a batched ``tf.data.Dataset``) as it is, or its first ``batches`` batches in
-    smoke mode."""
-    return dataset.take(batches) if dataset is not None and is_smoke() else dataset
+def config(apply: bool = True) -> Budget:
+    """The budget of this run (:func:`run_mode`), for a notebook's parameters cell.
 
-
-def smoke_epochs(epochs: int) -> int:
-    """``epochs``, or 1 in smoke mode."""
-    return min(epochs, 1) if is_smoke() else epochs
-
-
-def repeats(items, keep: int = 1) -> list:
-    """``items`` (folds, seeds, subjects, ...) as a list, or only the first ``keep`` of them in
-    smoke mode: the code path of a repeated step runs, not every repetition."""
-    items = list(items)
-    return items[:keep] if is_smoke() else items
-
-
-def describe() -> str:
-    """One line for a notebook's parameters cell: which mode runs and what it means."""
+    With ``apply`` (default), smoke mode also sets Keras' own limits,
+    ``keras.config.set_max_epochs`` and ``keras.config.set_max_steps_per_epoch``, so that every
+    training run and every pass over a dataset is cut without an argument at each call.
+    """
     mode = run_mode()
-    if mode == "smoke":
-        return (f"smoke mode ({SMOKE_VARIABLE}=1): the full configuration on a cut budget (every training one "
-                f"epoch of at most {SMOKE_BATCHES} batches, one fold, one seed); its numbers mean nothing")  # fmt: skip
-    if mode == "quick":
-        return f"quick mode ({QUICK_VARIABLE}=1): small data and few epochs, to run on a CPU in minutes"
-    return "full mode: the configurations described in the text (a GPU is advised)"
+    if mode != "smoke":
+        return Budget(mode)
+    budget = Budget(mode, max_batches=SMOKE_BATCHES, max_epochs=1, max_repeats=SMOKE_REPEATS)
+    if apply:
+        import keras
+
+        keras.config.set_max_epochs(budget.max_epochs)
+        keras.config.set_max_steps_per_epoch(budget.max_batches)
+    return budget

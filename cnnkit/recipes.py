@@ -18,7 +18,6 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
-from cnnkit import modes
 from cnnkit.models.layers import PACKAGE
 
 
@@ -129,9 +128,11 @@ def reestimate_batch_norm(model: keras.Model, dataset, batches: int = 50) -> int
 
     After a short training run the moving averages still remember their initial values (with
     Keras' default momentum 0.99, 37% of them after 100 steps), and a network that trained
-    well predicts one class at test time. Returns the number of batches used (at most
-    ``SMOKE_BATCHES`` in smoke mode, :mod:`cnnkit.modes`).
+    well predicts one class at test time. Returns the number of batches used (fewer when the
+    dataset is shorter, or when Keras' own step limit is set: :func:`cnnkit.evaluation.batch_limit`).
     """
+    from cnnkit.evaluation import batch_limit
+
     norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms:
         return 0
@@ -142,7 +143,7 @@ def reestimate_batch_norm(model: keras.Model, dataset, batches: int = 50) -> int
         for layer in norms:
             layer.momentum = 0.0  # each training-mode call leaves exactly that batch's statistics
         forward = tf.function(lambda images: model(images, training=True))
-        for used, (images, _) in enumerate(modes.cut(dataset.take(batches)), start=1):
+        for used, (images, _) in enumerate(dataset.take(min(batches, batch_limit() or batches)), start=1):
             forward(images)
             for layer, (mean, variance) in zip(norms, sums, strict=True):
                 mean += np.asarray(layer.moving_mean)
@@ -169,7 +170,7 @@ def compare(candidates: dict, data, *, epochs: int, seeds=(0,), learning_rate: f
     (:func:`reestimate_batch_norm`; ``precise_batch_norm=False`` keeps the moving averages).
     One run per label and seed (:func:`cnnkit.seed.set_seed` before building).
     ``train_batches``: use only the first batches of ``data.train`` in each epoch (a quick
-    budget); ``None`` uses them all. In smoke mode (:mod:`cnnkit.modes`) one seed runs.
+    budget); ``None`` uses them all. Every seed of ``seeds`` runs.
 
     Returns one row per run: ``model``, ``seed``, ``parameters``, ``seconds`` (training wall
     time on this machine), ``test_accuracy``.
@@ -184,7 +185,7 @@ def compare(candidates: dict, data, *, epochs: int, seeds=(0,), learning_rate: f
     train_data = data.train if train_batches is None else data.train.take(train_batches)
     rows = []
     for label, (name, options) in candidates.items():
-        for seed in modes.repeats(seeds):
+        for seed in seeds:
             set_seed(seed)
             model = build(name, input_shape=data.info.input_shape, num_classes=data.info.num_classes, **options)
             started = time.perf_counter()

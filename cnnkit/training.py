@@ -51,7 +51,6 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from cnnkit import modes
 from cnnkit.errors import CnnkitError, DiskFullError, RunDamagedError, RunExistsError, TrainingDivergedError
 from cnnkit.files import (
     atomic_path,
@@ -335,8 +334,9 @@ def train(
             ``loss`` and ``metrics`` when given). Build it inside :func:`training_scope` to
             use several GPUs, a TPU or mixed precision.
         train_data, validation_data: ``tf.data`` pipelines of ``(images, labels)`` batches.
-        epochs: total number of epochs (a resumed run continues up to this number). In smoke
-            mode (:mod:`cnnkit.modes`) one epoch of at most ``SMOKE_BATCHES`` batches runs.
+        epochs: total number of epochs (a resumed run continues up to this number). Keras' own
+            debugging limits (``KERAS_MAX_EPOCHS``, ``KERAS_MAX_STEPS_PER_EPOCH``) apply as in
+            any ``fit``; nothing else shortens the run.
         out_dir: folder for the checkpoint, the CSV log and the resumable backup (see the
             module docstring). ``None`` keeps everything in memory, and so does a non-chief
             worker of a multi-worker run (:func:`is_chief`).
@@ -354,8 +354,6 @@ def train(
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
-    # Smoke mode (CNNKIT_SMOKE=1, see cnnkit.modes): one epoch of a few batches, same code path.
-    epochs, train_data, validation_data = modes.smoke_epochs(epochs), modes.cut(train_data), modes.cut(validation_data)
     if early_stopping_patience is not None and validation_data is None:
         raise ValueError("early_stopping_patience needs validation_data to watch.")
 
