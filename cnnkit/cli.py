@@ -24,9 +24,10 @@ files), written once the run can start; a rerun with other settings, or on data 
 since, is refused before anything in the folder is rewritten. A lock (``.lock``) keeps a second
 process out while one is running; temporary files a killed write left behind are removed.
 
-Bad arguments (including an unusable ``--out``) print one clear line and exit with status 2;
-a data or model problem found while running (a missing dataset file, a loss that became NaN)
-exits with status 1.
+Bad arguments (including an unusable ``--out`` or a model option the model refuses) print one
+clear line and exit with status 2; a data or model problem found while running (a missing
+dataset file, a loss that became NaN) prints one line and exits with status 1. Any other error
+is a fault, not bad input: it keeps its traceback (status 1).
 """
 
 from __future__ import annotations
@@ -45,7 +46,13 @@ import tensorflow as tf  # noqa: E402
 
 from cnnkit import evaluation, plots  # noqa: E402
 from cnnkit.data import augment, eeg, folders, images  # noqa: E402
-from cnnkit.errors import CnnkitError, OutputFolderError, RunExistsError, UnknownNameError  # noqa: E402
+from cnnkit.errors import (  # noqa: E402
+    BadOptionError,
+    CnnkitError,
+    OutputFolderError,
+    RunExistsError,
+    UnknownNameError,
+)
 from cnnkit.files import (  # noqa: E402
     LOCK_NAME,
     atomic_path,
@@ -133,13 +140,22 @@ def typed_options(model_name: str, pairs) -> list[tuple[str, object]]:
     import inspect
 
     parameters = inspect.signature(get_spec(model_name).builder).parameters
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     typed = []
     for key, value in pairs:
         parameter = parameters.get(key)
+        if parameter is None and not open_ended or key in ("input_shape", "num_classes"):
+            takes = [name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD
+                     and name not in ("input_shape", "num_classes")]  # fmt: skip
+            raise BadOptionError(
+                f"-o {key}=...: {model_name} takes no option {key!r}"
+                + (" (the data sets the input shape and the classes)" if key in ("input_shape", "num_classes") else "")
+                + f"; its options: {', '.join(takes) or 'none'}."
+            )
         if parameter is not None and isinstance(parameter.default, bool) and not isinstance(value, bool):
             word = str(value).strip().lower()
             if word not in TRUE_WORDS + FALSE_WORDS:
-                raise UnknownNameError(
+                raise BadOptionError(
                     f"-o {key}={value}: {key} of {model_name} is true or false; write {key}=true or "
                     f"{key}=false (yes/no and 1/0 are accepted too)."
                 )
@@ -201,8 +217,8 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dataset",
         default="mnist_sample",
-        help="mnist_sample (offline default: 5,000 real MNIST digits), digits, mnist, fashion_mnist, cifar10, "
-        "or a folder of your own images with one subfolder per class",
+        help=f"{', '.join(images.list_datasets())} (mnist_sample, the default: 5,000 real MNIST digits, offline), "
+        "or a folder of your own images with one subfolder per class (see: python -m cnnkit datasets)",
     )
     run.add_argument("--epochs", type=_positive_int, help=f"default per dataset: {DEFAULT_EPOCHS}")
     run.add_argument("--batch-size", type=_positive_int, default=32)
@@ -303,7 +319,7 @@ def run_training(args) -> dict:
     if not folder and args.dataset not in images.NATIVE_SHAPES and args.dataset not in eeg.EEG_DATASETS:
         raise UnknownNameError(
             f"Unknown dataset {args.dataset!r}. Known datasets: {', '.join(images.list_datasets())}, "
-            f"{', '.join(eeg.EEG_DATASETS)}, or the path of a folder of your own images."
+            "or the path of a folder of your own images."
         )
     options = input_options(args.model, args.dataset)  # a model that takes no images fails here
     args.option = typed_options(args.model, args.option)
@@ -365,12 +381,13 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
     finished_training = (out / "run.json").is_file()
     if not finished_training:
         with training_scope():
-            model = build(
-                args.model,
-                input_shape=data.info.input_shape,
-                num_classes=data.info.num_classes,
-                **dict(args.option),
-            )
+            try:
+                model = build(args.model, input_shape=data.info.input_shape, num_classes=data.info.num_classes,
+                              **dict(args.option))  # fmt: skip
+            except (ValueError, TypeError) as error:
+                if not args.option or isinstance(error, CnnkitError):
+                    raise  # a builder failing on its defaults is a bug: it keeps its traceback
+                raise BadOptionError(f"{args.model} refuses the options {dict(args.option)}: {error}") from error
     # The run can start: only now does the folder record what it is.
     if record:
         write_json(out / "settings.json", identity)
@@ -466,6 +483,22 @@ def training_history(out: Path):
     return frame
 
 
+def datasets_table() -> str:
+    """Every dataset ``--dataset`` accepts, with its input and classes (EEG: per input kind)."""
+    rows = []
+    for name in images.list_datasets():
+        if name in eeg.EEG_DATASETS:
+            source = "SYNTHETIC, written by cnnkit" if name == "deap_synthetic" else "your licensed files in data/deap/"
+            rows.append(f"{name:14s} EEG, 32 subjects ({source}): de_grid 9x9x4 for ccnn / eeg_mlp (valence "
+                        "low/high), eeg_window 128x32 for cnn1d_* (4 quadrants)")  # fmt: skip
+        else:
+            shape = "x".join(map(str, images.NATIVE_SHAPES[name]))
+            rows.append(f"{name:14s} images {shape}, {len(images.CLASS_NAMES[name])} classes")
+    rows.append(f"{'PATH':14s} a folder of your own images, one subfolder per class (./NAME for a folder "
+                "named like a dataset)")  # fmt: skip
+    return "\n".join(rows)
+
+
 def models_table() -> str:
     """Every registered model: name, year, parameters (default build), input, summary."""
     rows = [("model", "year", "parameters", "input", "takes", "summary")]
@@ -537,25 +570,22 @@ def _dispatch(args) -> int:
         if args.command == "models":
             print(models_table())
         elif args.command == "datasets":
-            for name in images.list_datasets():
-                print(f"{name:14s} {'x'.join(map(str, images.NATIVE_SHAPES[name]))}")
-            print(f"{'PATH':14s} a folder of your own images, one subfolder per class")
+            print(datasets_table())
         elif args.command == "predict":
             run_predict(args)
         elif args.command == "evaluate":
             run_evaluate(args)
         else:
             run_training(args)
-    except (UnknownNameError, OutputFolderError, folders.BadImageFilesError, folders.FolderDatasetError,
-            RunFolderError) as error:  # a bad argument: as argparse's errors  # fmt: skip
+    except (UnknownNameError, BadOptionError, OutputFolderError, folders.BadImageFilesError,
+            folders.FolderDatasetError, RunFolderError) as error:  # a bad argument: as argparse's errors  # fmt: skip
         print(f"error: {error}", file=sys.stderr)
         return 2
     except CnnkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError) as error:  # bad builder options, e.g. -o pooling=median
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    # Anything else is not bad input but a fault (in cnnkit, Keras or the machine): it keeps its
+    # traceback and exits with status 1, as Python does; a full disk is said in one line.
     except OSError as error:
         if not is_disk_full(error):
             raise

@@ -10,6 +10,10 @@ class CnnkitError(Exception):
     """Base class: the message names the problem and how to fix it."""
 
 
+class BadOptionError(CnnkitError, ValueError):
+    """A builder option (``-o KEY=VALUE``) that the model does not take, or a value it refuses."""
+
+
 class UnknownNameError(CnnkitError, ValueError):
     """A model or dataset name that is not registered; the message lists the known ones."""
 

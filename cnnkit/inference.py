@@ -272,7 +272,7 @@ def _fit_options(run: Run, dataset: str) -> dict:
         from cnnkit.errors import UnknownNameError
 
         raise UnknownNameError(
-            f"Unknown dataset {dataset!r}. Known datasets: {', '.join(images.list_datasets())}, or a folder."
+            f"Unknown image dataset {dataset!r}. Known: {', '.join(sorted(images.CLASS_NAMES))}, or a folder."
         )
     native = images.NATIVE_SHAPES[dataset]
     target = run.input_shape

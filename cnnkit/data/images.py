@@ -63,8 +63,10 @@ NATIVE_SHAPES = {
 
 
 def list_datasets() -> list[str]:
-    """The dataset names :func:`load_dataset` accepts."""
-    return sorted(CLASS_NAMES)
+    """The dataset names :func:`load_dataset` accepts: the image sets, then DEAP's two sources."""
+    from cnnkit.data.eeg import EEG_DATASETS
+
+    return sorted(CLASS_NAMES) + list(EEG_DATASETS)
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,7 @@ def load_arrays(
             (``mnist_sample`` and ``digits`` have their own fixed splits).
     """
     if name not in CLASS_NAMES:
-        raise UnknownNameError(f"Unknown dataset {name!r}. Known datasets: {', '.join(list_datasets())}.")
+        raise UnknownNameError(f"Unknown image dataset {name!r}. Known: {', '.join(sorted(CLASS_NAMES))}.")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction}.")
     if name == "mnist_sample":
@@ -382,6 +384,8 @@ def load_dataset(
     validation_fraction: float = 0.1,
     fractions=(0.7, 0.15, 0.15),
     exclude=(),
+    kind: str = "de_grid",
+    subjects: int = 32,
 ) -> ImageDataset:
     """Load an image dataset as train / validation / test ``tf.data`` pipelines.
 
@@ -405,12 +409,23 @@ def load_dataset(
         validation_fraction: share of the official training set held out for validation.
         fractions: train / validation / test shares of an image folder.
         exclude: subfolders of an image folder that are not classes (a run folder inside it).
+        kind, subjects: for ``"deap"`` and ``"deap_synthetic"``
+            (:func:`cnnkit.data.eeg.load_eeg_dataset`): ``"de_grid"`` (9x9x4 differential-entropy
+            grids) or ``"eeg_window"`` (raw windows), and how many subjects.
 
     Example:
         >>> data = load_dataset("digits", pad_to=32)
         >>> data.info.input_shape
         (32, 32, 1)
     """
+    from cnnkit.data import eeg
+
+    if name in eeg.EEG_DATASETS:
+        image_options = {"pad_to": pad_to, "resize_to": resize_to, "channels": channels, "augment": augment}
+        given = [key for key, value in image_options.items() if value is not None] + (["standardize"] * standardize)
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to images, not to the EEG of {name}.")
+        return eeg.load_eeg_dataset(name, kind, subjects=subjects, batch_size=batch_size, seed=seed)
     if folders.is_folder_dataset(name):
         if pad_to is not None or standardize:
             raise ValueError("pad_to and standardize apply to the built-in datasets, not to an image folder.")
