@@ -96,8 +96,6 @@ def fine_tune(model, train_data, validation_data, *, head_epochs: int = 5, fine_
     ``out_dir/fine_tune``). Returns the history of both phases as one DataFrame with a
     ``phase`` column; epochs are numbered on across the phases.
     """
-    import pandas as pd
-
     from cnnkit.models.applications import find_backbone
     from cnnkit.training import train
 

@@ -213,8 +213,17 @@ def test_a_second_run_on_a_busy_folder_is_refused_at_once_and_a_dead_owners_lock
 
 
 def test_the_lock_is_reentrant_within_one_process(tmp_path):
-    with folder_lock(tmp_path / "run"), folder_lock(tmp_path / "run"):
-        pass
+    owner = f"process {os.getpid()}"
+    with folder_lock(tmp_path / "run"):
+        with folder_lock(tmp_path / "run"):  # the same process again: no deadlock, no error
+            assert (tmp_path / "run" / ".lock").read_text().startswith(owner)
+        # Leaving the inner block keeps the lock: the outer one still owns the folder.
+        assert (tmp_path / "run" / ".lock").read_text().startswith(owner)
+        other = subprocess.run([sys.executable, "-c", "import sys\nfrom cnnkit.files import folder_lock\n"
+                                "with folder_lock(sys.argv[1]): pass", str(tmp_path / "run")],
+                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})  # fmt: skip
+        assert other.returncode != 0 and "FolderLockedError" in other.stderr
+    assert (tmp_path / "run" / ".lock").read_text() == ""  # released with the outer block
 
 
 def test_an_out_path_that_is_a_file_or_under_a_file_fails_before_loading_data(tmp_path, monkeypatch, capsys):

@@ -38,11 +38,16 @@ def test_duplicate_registration_is_refused():
 
 def test_the_default_input_shape_is_read_from_the_builder_itself():
     """A model's facts live once: the registry reads the default from the builder's signature."""
-    import inspect
+    from cnnkit.models import registry
 
-    for name in list_models():
-        spec = get_spec(name)
-        assert spec.input_shape == tuple(inspect.signature(spec.builder).parameters["input_shape"].default)
+    known = {"lenet5_classic": (32, 32, 1), "lenet5": (28, 28, 1), "alexnet": (227, 227, 3),
+             "inception_v3": (299, 299, 3), "resnet_cifar": (32, 32, 3), "ccnn": (9, 9, 4)}  # fmt: skip
+    assert {name: get_spec(name).input_shape for name in known} == known
+    try:
+        register("odd_default", summary="x")(lambda input_shape=(17, 19, 2), num_classes=3: None)
+        assert get_spec("odd_default").input_shape == (17, 19, 2)
+    finally:
+        registry._REGISTRY.pop("odd_default", None)
     with pytest.raises(TypeError, match="needs an input_shape argument"):
         register("no_shape", summary="x")(lambda num_classes=10: None)
     assert "no_shape" not in list_models()

@@ -105,3 +105,12 @@ def test_imagenet_class_names_fall_back_to_numbers_offline(tmp_path, monkeypatch
     assert imagenet_top1(probabilities) == ["ImageNet class 281 (0.61)", "ImageNet class 7 (0.90)"]
     with pytest.raises(ValueError, match=r"\(n, 1000\)"):
         imagenet_top1(probabilities[:, :10])
+
+
+def test_pretrained_is_the_public_transfer_learning_entry():
+    from cnnkit import models
+    from cnnkit.models import applications
+
+    assert models.pretrained is applications.pretrained and "pretrained" in models.__all__
+    model = models.pretrained("mobilenet_v2", num_classes=3, input_shape=(96, 96, 3), weights=None)
+    assert model.output_shape == (None, 3) and model.name == "mobilenet_v2_pretrained"

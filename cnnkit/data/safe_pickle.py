@@ -106,7 +106,6 @@ for _module in ("numpy.core", "numpy._core"):
     _GUARDED[(f"{_module}.multiarray", "_reconstruct")] = _reconstruct
     _GUARDED[(f"{_module}.multiarray", "scalar")] = _scalar
     _GUARDED[(f"{_module}.numeric", "_frombuffer")] = _frombuffer
-ALLOWED_GLOBALS = frozenset(_GUARDED)
 
 
 class _NumpyOnlyUnpickler(pickle._Unpickler):

@@ -7,6 +7,7 @@ One file per family: ``lenet``, ``alexnet``, ``zfnet``, ``vgg``, ``inception`` (
 Inception-v3, Xception), ``resnet``, ``resnext``, ``wrn``, ``densenet``, ``mobilenet``
 (MobileNet v1/v2, MixNet), ``eeg``, and ``applications`` (models used from keras.applications
 as they are). Their blocks are public, e.g. ``cnnkit.models.inception.inception_module``.
+Transfer learning: ``cnnkit.models.pretrained("mobilenet_v2", num_classes=5)``.
 """
 
 from cnnkit.models import (  # noqa: F401  (they register their builders)
@@ -23,6 +24,8 @@ from cnnkit.models import (  # noqa: F401  (they register their builders)
     wrn,
     zfnet,
 )
+from cnnkit.models.applications import pretrained
 from cnnkit.models.registry import INPUT_KINDS, ModelSpec, build, get_spec, imagenet_models, list_models, register
 
-__all__ = ["INPUT_KINDS", "ModelSpec", "build", "get_spec", "imagenet_models", "list_models", "register"]
+__all__ = ["INPUT_KINDS", "ModelSpec", "build", "get_spec", "imagenet_models", "list_models", "pretrained",
+           "register"]  # fmt: skip
