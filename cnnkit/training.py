@@ -157,25 +157,38 @@ def default_loss_and_metrics(model: keras.Model):
     return keras.losses.SparseCategoricalCrossentropy(), ["accuracy"]
 
 
+def best_epoch(logged: pd.DataFrame, monitor: str, mode: str) -> tuple[int, float]:
+    """``(epoch, value)`` of the best logged epoch: the lowest ``monitor`` for ``mode="min"``,
+    the highest for ``"max"``. The one rule that saving and resuming share."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+    epoch = logged[monitor].idxmin() if mode == "min" else logged[monitor].idxmax()
+    return int(epoch), float(logged.loc[epoch, monitor])
+
+
 class AtomicBestCheckpoint(keras.callbacks.Callback):
     """Save the whole model to ``filepath`` whenever ``monitor`` improves, atomically.
 
-    Unlike writing in place, a crash during saving never leaves a broken ``.keras`` file:
-    the model goes to a temporary file that then replaces the previous best.
+    ``mode``: ``"min"`` (a loss: lower is better) or ``"max"`` (an accuracy), said explicitly
+    rather than guessed from the metric's name; a resumed run uses the same rule
+    (:func:`best_epoch`). Unlike writing in place, a crash during saving never leaves a broken
+    ``.keras`` file: the model goes to a temporary file that then replaces the previous best.
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss", initial_best: float | None = None):
+    def __init__(self, filepath, monitor: str = "val_loss", mode: str = "min", initial_best: float | None = None):
         super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
         self.filepath = Path(filepath)
         self.monitor = monitor
-        self.maximize = "acc" in monitor
+        self.mode = mode
         self.best = initial_best  # a resumed run passes the best value logged before the stop
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(value):  # a NaN model is never "the best"
             return
-        better = self.best is None or (value > self.best if self.maximize else value < self.best)
+        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
         if better:
             self.best = value
             with atomic_path(self.filepath) as temporary:
@@ -274,7 +287,8 @@ def recover_backup(backup: Path) -> bool:
     return False
 
 
-def _resume_from_checkpoint(model: keras.Model, out: Path, logged: pd.DataFrame | None, monitor: str) -> int:
+def _resume_from_checkpoint(model: keras.Model, out: Path, logged: pd.DataFrame | None, monitor: str,
+                            mode: str) -> int:  # fmt: skip
     """Load the best checkpoint's weights into ``model``; returns the epoch to continue from.
 
     Used when the backup is gone but ``model.keras`` and the CSV log are there. The optimizer
@@ -294,8 +308,7 @@ def _resume_from_checkpoint(model: keras.Model, out: Path, logged: pd.DataFrame 
             f"not be read either, so this run cannot resume: delete {out} (or choose another folder) and train "
             "again."
         ) from error
-    best_epoch = int(logged[monitor].idxmin())
-    return best_epoch + 1
+    return best_epoch(logged, monitor, mode)[0] + 1
 
 
 def read_log(csv_path: Path) -> pd.DataFrame | None:
@@ -408,16 +421,16 @@ def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_pati
     initial_epoch = 0
     if out is not None:
         csv_path = out / "history.csv"
-        monitor = "val_loss" if validation_data is not None else "loss"
+        monitor, mode = ("val_loss" if validation_data is not None else "loss"), "min"  # the best model: lowest loss
         logged = read_log(csv_path)
-        best_so_far = None if logged is None or logged.empty else float(logged[monitor].min())
+        best_so_far = None if logged is None or logged.empty else best_epoch(logged, monitor, mode)[1]
         if not recover_backup(out / "backup"):
-            initial_epoch = _resume_from_checkpoint(model, out, logged, monitor)
+            initial_epoch = _resume_from_checkpoint(model, out, logged, monitor, mode)
         # Order matters when a kill lands between two callbacks: the checkpoint and the CSV
         # row come before the backup, so the epoch is at worst repeated (its row is then
         # deduplicated), never missing from the log while the backup counts it as done.
         run_callbacks += [
-            AtomicBestCheckpoint(out / "model.keras", monitor=monitor, initial_best=best_so_far),
+            AtomicBestCheckpoint(out / "model.keras", monitor=monitor, mode=mode, initial_best=best_so_far),
             keras.callbacks.CSVLogger(str(csv_path), append=True),
             keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True),
         ]

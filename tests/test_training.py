@@ -316,3 +316,28 @@ def test_a_non_chief_worker_trains_without_writing_the_run_folder(tmp_path, monk
     train(build("lenet5", input_shape=data.info.input_shape, num_classes=data.info.num_classes),
           small(data.train), epochs=1, out_dir=tmp_path / "run", verbose=0)  # fmt: skip
     assert (tmp_path / "run" / "run.json").is_file()
+
+
+def test_the_best_checkpoint_direction_is_said_not_guessed(tmp_path):
+    from cnnkit.training import AtomicBestCheckpoint, best_epoch
+
+    logged = pd.DataFrame({"val_accuracy": [0.5, 0.9, 0.7], "val_acc_penalty": [3.0, 1.0, 2.0]},
+                          index=pd.Index([0, 1, 2], name="epoch"))  # fmt: skip
+    assert best_epoch(logged, "val_accuracy", "max") == (1, 0.9)
+    assert best_epoch(logged, "val_acc_penalty", "min") == (1, 1.0)  # "acc" in the name: still a minimum
+    with pytest.raises(ValueError, match="'min' or 'max'"):
+        AtomicBestCheckpoint(tmp_path / "m.keras", mode="best")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    for monitor, mode, values, saves in [("val_accuracy", "max", [0.5, 0.9, 0.7], 2),
+                                         ("val_acc_penalty", "min", [3.0, 1.0, 2.0], 2),
+                                         ("val_acc_penalty", "min", [1.0, 2.0, 3.0], 1)]:  # fmt: skip
+        path = tmp_path / f"{monitor}-{mode}-{values[0]}.keras"
+        checkpoint = AtomicBestCheckpoint(path, monitor=monitor, mode=mode)
+        checkpoint.set_model(model)
+        written = []
+        for epoch, value in enumerate(values):
+            before = path.stat().st_ino if path.exists() else None  # os.replace: a new inode per save
+            checkpoint.on_epoch_end(epoch, {monitor: value})
+            written.append(path.exists() and path.stat().st_ino != before)
+        assert sum(written) == saves and checkpoint.best == best_epoch(
+            pd.DataFrame({monitor: values}), monitor, mode)[1]
