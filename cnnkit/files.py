@@ -88,7 +88,7 @@ def current_umask() -> int:
 
 
 # mkstemp's names: the prefix atomic_path gives, then 8 characters from this alphabet.
-_TEMPORARY_NAME = re.compile(r"^\.(?P<stem>.+)-[a-z0-9_]{8}(?P<suffix>\.[^.]*)?$")
+_TEMPORARY_NAME = re.compile(r"^\..+-[a-z0-9_]{8}(\.[^.]*)?$")
 
 
 def remove_orphaned_temporaries(folder: str | os.PathLike) -> list[Path]:
@@ -99,9 +99,8 @@ def remove_orphaned_temporaries(folder: str | os.PathLike) -> list[Path]:
     can be writing one of them.
     """
     removed = []
-    for path in Path(folder).iterdir():
-        match = _TEMPORARY_NAME.match(path.name)
-        if match and path.is_file() and not path.is_symlink() and path.name != LOCK_NAME:
+    for path in Path(folder).iterdir():  # the lock, ".lock", has no such name
+        if _TEMPORARY_NAME.match(path.name) and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
@@ -111,6 +110,19 @@ def write_json(path: str | os.PathLike, payload: dict) -> None:
     """Write ``payload`` as indented JSON, atomically."""
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def read_hdf5_fully(path: str | os.PathLike) -> int:
+    """Read every array of an HDF5 file (Keras weights, a training backup) and return how many
+    there are; a file damaged anywhere raises (``OSError``, ``KeyError``, ``ValueError`` ...)."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        arrays = []
+        h5.visititems(lambda _, item: arrays.append(item) if isinstance(item, h5py.Dataset) else None)
+        for array in arrays:
+            array[()]
+    return len(arrays)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

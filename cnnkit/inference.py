@@ -15,8 +15,6 @@ resized bilinearly with antialiasing, scaled to [0, 1], gray or RGB as the model
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ import pandas as pd
 
 from cnnkit.data import folders
 from cnnkit.errors import CnnkitError, RunExistsError
-from cnnkit.files import atomic_path, folder_lock, run_files, write_json
+from cnnkit.files import atomic_path, folder_lock, prepare_folder, printable, run_files, write_json
 from cnnkit.models.layers import predicts_penalties
 
 
@@ -143,15 +141,9 @@ def check_output_file(path) -> Path:
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise OutputFolderError(f"{path} lies under {parent}, which is a file; choose another path.")
-    parent = path.parent
-    if not parent.is_dir():
-        raise OutputFolderError(f"The folder {parent} of {path} does not exist; create it or choose another path.")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=parent)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        raise OutputFolderError(f"Cannot write {path} ({error.strerror or error}); choose a place you can write to.") from None
+    if not path.parent.is_dir():
+        raise OutputFolderError(f"The folder {path.parent} of {path} does not exist; create it or choose another path.")
+    prepare_folder(path.parent)  # its write probe: a folder that cannot be written is one line too
     return path
 
 
@@ -178,10 +170,10 @@ def image_paths(sources) -> tuple[list[str], list[tuple[str, str]]]:
             paths.append(str(source))
         else:
             raise folders.FolderDatasetError(
-                f"{folders.display_path(source)} does not exist: give image files or folders of images."
+                f"{printable(source)} does not exist: give image files or folders of images."
             )
     if not paths and not problems:
-        shown = ", ".join(folders.display_path(source) for source in sources)
+        shown = ", ".join(printable(source) for source in sources)
         raise folders.FolderDatasetError(f"No image files ({', '.join(folders.IMAGE_SUFFIXES)}) in {shown}.")
     return paths, problems
 
@@ -191,7 +183,7 @@ def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.D
 
     Every file is checked first (:func:`cnnkit.data.folders.check_image_files`). Returns one
     row per image and rank: ``path`` (as printable text, see
-    :func:`cnnkit.data.folders.display_path`), ``rank`` (1 = best), ``class``, ``probability``.
+    :func:`cnnkit.files.printable`), ``rank`` (1 = best), ``class``, ``probability``.
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}.")
@@ -204,7 +196,7 @@ def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.D
     top = min(top, probs.shape[1])
     order = np.argsort(-probs, axis=1)[:, :top]
     rows = [
-        {"path": folders.display_path(path), "rank": rank + 1, "class": run.class_names[k],
+        {"path": printable(path), "rank": rank + 1, "class": run.class_names[k],
          "probability": float(probs[i, k])}
         for i, path in enumerate(paths)
         for rank, k in enumerate(order[i])

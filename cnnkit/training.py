@@ -57,6 +57,7 @@ from cnnkit.files import (
     folder_lock,
     is_disk_full,
     megabytes,
+    read_hdf5_fully,
     remove_orphaned_temporaries,
     require_free_space,
     write_json,
@@ -237,15 +238,9 @@ BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")  # Keras' names i
 
 def _readable_backup(weights: Path, metadata: Path) -> bool:
     """True when a BackupAndRestore weights file and its metadata can be read in full."""
-    import h5py
-
     try:
         json.loads(metadata.read_text())["epoch"]
-        with h5py.File(weights, "r") as h5:
-            datasets = []
-            h5.visititems(lambda name, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
-            for dataset in datasets:
-                dataset[()]
+        read_hdf5_fully(weights)
         return True
     except Exception:  # a damaged file fails in many ways (OSError, KeyError, ValueError, ...)
         return False

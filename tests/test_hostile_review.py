@@ -27,7 +27,7 @@ from cnnkit import cli
 from cnnkit.data import deap, eeg_features, folders, load_dataset
 from cnnkit.data.folders import BadImageFilesError, check_image_files, scan_folder, write_digit_folder
 from cnnkit.errors import CorruptDatasetError, DiskFullError, RunExistsError
-from cnnkit.files import folder_lock, remove_orphaned_temporaries, write_json
+from cnnkit.files import folder_lock, printable, remove_orphaned_temporaries, write_json
 from cnnkit.inference import RunFolderError, load_run
 from cnnkit.models import applications
 from tests.test_training import StopAtEpoch
@@ -149,7 +149,7 @@ def test_5_file_and_folder_names_that_are_not_utf8_are_read_and_printed(tmp_path
     assert code == 0, err
     assert json.loads((out / "classes.json").read_text())["class_names"][1] == os.fsdecode(b"digit_\xe9")
     code, printed, err = run_cli(["predict", out, odd_file], capsys)
-    assert code == 0 and printed.startswith(folders.display_path(odd_file)) and "caf\\xe9.png" in printed
+    assert code == 0 and printed.startswith(printable(odd_file)) and "caf\\xe9.png" in printed
 
 
 # --- 6-7: training from inside the folder; built-in names are not shadowed --------------------

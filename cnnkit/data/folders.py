@@ -32,6 +32,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from cnnkit.errors import CnnkitError, CorruptDatasetError
+from cnnkit.files import printable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DECODABLE_FORMATS = {"PNG", "JPEG", "MPO", "BMP", "GIF"}  # what tf.io.decode_image reads
@@ -85,13 +86,6 @@ def is_image_file(path: Path) -> bool:
 def is_skipped_folder(name: str) -> bool:
     """True for folder names that are never classes nor searched: hidden ones and ``__MACOSX``."""
     return name.startswith(".") or name in SKIPPED_FOLDERS
-
-
-def display_path(path) -> str:
-    """``path`` as text that can always be printed (:func:`cnnkit.files.printable`)."""
-    from cnnkit.files import printable
-
-    return printable(path)
 
 
 def _holds_runs(folder: Path) -> bool:
@@ -151,8 +145,8 @@ def scan_folder(folder, exclude=()) -> ImageFolder:
     classes = sorted(p.name for p in root.iterdir() if is_class(p))
     if len(classes) < 2:
         raise FolderDatasetError(
-            f"{display_path(root)} has {len(classes)} class subfolder(s); a classifier needs at least two, e.g. "
-            f"{display_path(root)}/cats/*.jpg and {display_path(root)}/dogs/*.jpg."
+            f"{printable(root)} has {len(classes)} class subfolder(s); a classifier needs at least two, e.g. "
+            f"{printable(root)}/cats/*.jpg and {printable(root)}/dogs/*.jpg."
         )
     paths, labels, problems = [], [], []
     for index, name in enumerate(classes):
@@ -160,7 +154,7 @@ def scan_folder(folder, exclude=()) -> ImageFolder:
         problems += found_problems
         if not files and not found_problems:
             raise FolderDatasetError(
-                f"The class folder {display_path(root / name)} holds no images ({', '.join(IMAGE_SUFFIXES)} "
+                f"The class folder {printable(root / name)} holds no images ({', '.join(IMAGE_SUFFIXES)} "
                 "files); add some or remove the folder."
             )
         paths += files
@@ -235,7 +229,7 @@ def check_image_files(paths, max_pixels: int = MAX_PIXELS, workers: int | None =
     problems = list(listing_problems)
     problems += [(path, problem) for path, (_, _, problem) in zip(paths, results, strict=True) if problem]
     if problems:
-        shown = "\n".join(f"  {display_path(path)}: {problem}" for path, problem in problems[:SHOWN_PROBLEMS])
+        shown = "\n".join(f"  {printable(path)}: {problem}" for path, problem in problems[:SHOWN_PROBLEMS])
         more = f"\n  ... and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
         what = "image files and folders" if listing_problems else "image files"
         raise BadImageFilesError(
@@ -345,8 +339,8 @@ def load_folder(folder, *, image_size=None, channels=None, fractions=(0.7, 0.15,
     if verbose:
         shares = ", ".join(f"{name} {fraction:.0%} ({counts[name]})" for name, fraction in
                            zip(counts, fractions, strict=True))  # fmt: skip
-        print(f"{display_path(images.root)}: {len(images.paths)} images in {len(images.class_names)} classes "
-              f"{[display_path(name) for name in images.class_names]}; split (seed {seed}): {shares}; images {height}x{width}x{depth}")  # fmt: skip
+        print(f"{printable(images.root)}: {len(images.paths)} images in {len(images.class_names)} classes "
+              f"{[printable(name) for name in images.class_names]}; split (seed {seed}): {shares}; images {height}x{width}x{depth}")  # fmt: skip
     info = DatasetInfo(name=str(images.root), class_names=images.class_names, input_shape=(height, width, depth),
                        num_examples=counts, files=images.paths)  # fmt: skip
     return ImageDataset(info=info, **pipelines)

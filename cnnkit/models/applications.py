@@ -21,7 +21,7 @@ import numpy as np
 from keras import ops
 
 from cnnkit.errors import CnnkitError, UnknownNameError
-from cnnkit.files import offline
+from cnnkit.files import offline, read_hdf5_fully
 from cnnkit.models.layers import PACKAGE
 from cnnkit.models.registry import register
 
@@ -108,7 +108,7 @@ def imagenet_weights_file(name: str, input_shape) -> Path:
     """The exact file that ``keras.applications`` loads (or downloads) for the ImageNet weights of
     backbone ``name`` without its top at ``input_shape``: MobileNetV2 has one file per input
     size (96, 128, 160, 192, 224; 224 for any other), the others one file."""
-    constructor, _, prefix = BACKBONES[name]
+    prefix = BACKBONES[name][2]
     if name == "mobilenet_v2":
         rows, cols = int(input_shape[0]), int(input_shape[1])
         size = rows if rows == cols and rows in (96, 128, 160, 192, 224) else 224
@@ -118,19 +118,11 @@ def imagenet_weights_file(name: str, input_shape) -> Path:
 
 def _readable_weights(path: Path) -> str | None:
     """``None`` when the HDF5 weights file can be read in full, else what is wrong with it."""
-    import h5py
-
     try:
-        with h5py.File(path, "r") as h5:
-            arrays = []
-            h5.visititems(lambda _, item: arrays.append(item) if isinstance(item, h5py.Dataset) else None)
-            if not arrays:
-                return "it holds no weights"
-            for array in arrays:
-                array[()]
+        arrays = read_hdf5_fully(path)
     except (OSError, KeyError, ValueError, RuntimeError) as error:
         return f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
-    return None
+    return None if arrays else "it holds no weights"
 
 
 def _damaged(name: str, path: Path, problem: str) -> WeightsUnavailableError:
