@@ -2,7 +2,7 @@
 
 Builds every model of the registry once (or those named on the command line) in this process
 and prints, per model, the build time, the parameters and the multiply-adds of one forward
-pass of one image (``cnnkit.inspect.mult_adds``), then the slowest build. Exits with status 1
+pass of one image (``cnnkit.arithmetic.mult_adds``), then the slowest build. Exits with status 1
 if any build takes longer than the target.
 
     python bench/model_build.py                 # every model
@@ -21,7 +21,7 @@ TARGET_SECONDS = 10.0  # "seconds, not minutes" on 2 CPU cores
 
 
 def main() -> int:
-    from cnnkit.inspect import mult_adds
+    from cnnkit.arithmetic import mult_adds
     from cnnkit.models import build, get_spec, list_models
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -2,7 +2,7 @@
 
 The table of notebook 07 with every model timed: parameters, multiply-adds per image, and the
 median milliseconds of a compiled forward pass of a batch of 1 and of 32 (after a warm-up;
-``cnnkit.inspect.cost_table``). Prints the device, the table, and the per-image speed-up that
+``cnnkit.profiling.cost_table``). Prints the device, the table, and the per-image speed-up that
 batching buys for each model.
 
     python bench/model_latency.py                    # every ImageNet-size model
@@ -20,7 +20,7 @@ def main() -> None:
     import pandas as pd
     import tensorflow as tf
 
-    from cnnkit.inspect import cost_table
+    from cnnkit.profiling import cost_table
     from cnnkit.models import imagenet_models
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -8,7 +8,7 @@ The public API, importable from the top level::
     history = cnnkit.train(model, data.train, data.validation, epochs=20)
 
 Submodules: ``cnnkit.data``, ``cnnkit.models``, ``cnnkit.training``, ``cnnkit.evaluation``,
-``cnnkit.plots``, ``cnnkit.inspect``; they are imported on first use.
+``cnnkit.plots``, ``cnnkit.arithmetic``; they are imported on first use.
 
 ``import cnnkit`` registers every custom layer, loss and metric of cnnkit with Keras, so a
 saved model loads anywhere with plain Keras::
@@ -37,7 +37,7 @@ _EXPORTS = {
     "train": "cnnkit.training",
     "training_scope": "cnnkit.training",
     "evaluate_classifier": "cnnkit.evaluation",
-    "layer_table": "cnnkit.inspect",
+    "layer_table": "cnnkit.arithmetic",
     "set_seed": "cnnkit.seed",
 }
 

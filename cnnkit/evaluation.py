@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from cnnkit.models.layers import predicts_penalties
+from cnnkit.models.losses import predicts_penalties
 
 
 @dataclass(frozen=True)

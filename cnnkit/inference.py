@@ -27,7 +27,7 @@ import pandas as pd
 from cnnkit.data import folders
 from cnnkit.errors import CnnkitError, RunExistsError
 from cnnkit.files import atomic_path, folder_lock, prepare_folder, printable, run_files, write_json
-from cnnkit.models.layers import predicts_penalties
+from cnnkit.models.losses import predicts_penalties
 
 
 class RunFolderError(CnnkitError, FileNotFoundError):

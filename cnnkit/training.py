@@ -62,7 +62,7 @@ from cnnkit.files import (
     require_free_space,
     write_json,
 )
-from cnnkit.models.layers import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
+from cnnkit.models.losses import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
 
 
 def _tpu_address() -> str | None:

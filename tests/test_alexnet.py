@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from cnnkit.data.augment import center_crop, fit_pca_colour, random_crop_flip, ten_crop_predict, ten_crops
-from cnnkit.inspect import layer_table
+from cnnkit.arithmetic import layer_table
 from cnnkit.models import build
 from cnnkit.models.layers import LocalResponseNormalization
 

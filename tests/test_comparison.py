@@ -11,7 +11,8 @@ from keras import layers
 
 import cnnkit
 from cnnkit import recipes
-from cnnkit.inspect import block_cost, cost_table, inference_latency
+from cnnkit.arithmetic import block_cost
+from cnnkit.profiling import cost_table, inference_latency
 from cnnkit.models import build, get_spec, imagenet_models, list_models
 from cnnkit.models.inception import inception_module
 from cnnkit.models.reported import IMAGENET_TOP1, imagenet_top1
@@ -57,7 +58,7 @@ def test_inference_latency_and_cost_table():
     )  # lenet5: 416,520; classic: 328,096
     assert list(table.columns) == ["year", "input", "parameters", "mult_adds", "ms_batch_1", "ms_batch_2"]
     assert table.loc["lenet5", "parameters"] == 61_706 and table.loc["lenet5", "input"] == "28x28x1"
-    assert table.loc["lenet5", "mult_adds"] == cnnkit.inspect.mult_adds(build("lenet5"))
+    assert table.loc["lenet5", "mult_adds"] == cnnkit.arithmetic.mult_adds(build("lenet5"))
     timed = table["mult_adds"] <= 400_000
     assert timed.any() and not timed.all()  # the threshold splits the two: one is timed, one is not
     assert (table.loc[timed, "ms_batch_1"] > 0).all() and table.loc[~timed, "ms_batch_1"].isna().all()

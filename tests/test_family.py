@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from cnnkit.inspect import layer_table, mult_adds
+from cnnkit.arithmetic import layer_table, mult_adds
 from cnnkit.models import build, get_spec, list_models
 from cnnkit.models.densenet import dense_block, transition
 from cnnkit.models.inception import factorized_conv, inception_module, separable_block

@@ -5,14 +5,8 @@ import numpy as np
 import pytest
 
 from cnnkit.models import build
-from cnnkit.models.layers import (
-    EuclideanRBF,
-    LeNetRBFLoss,
-    PartiallyConnectedConv2D,
-    TrainableSubsampling,
-    penalty_accuracy,
-    scaled_tanh,
-)
+from cnnkit.models.layers import EuclideanRBF, PartiallyConnectedConv2D, TrainableSubsampling, scaled_tanh
+from cnnkit.models.losses import LeNetRBFLoss, penalty_accuracy
 from cnnkit.models.lenet import C3_CONNECTIONS, DIGIT_BITMAPS, rbf_centers
 
 

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import cnnkit
-from cnnkit import evaluation, inspect, modes, recipes
+from cnnkit import evaluation, modes, profiling, recipes
 from cnnkit.errors import CnnkitError
 from cnnkit.training import train
 
@@ -108,8 +108,8 @@ def test_the_library_never_reads_the_mode(smoke, digits, monkeypatch):
     runs = recipes.compare({"tiny": ("lenet5", {})}, digits, epochs=1, seeds=(0, 1), train_batches=1)
     assert list(runs["seed"]) == [0, 1]
     clock = iter(range(1000))  # each reading of the clock: one more second
-    monkeypatch.setattr(inspect.time, "perf_counter", lambda: next(clock))
-    inspect.inference_latency(tiny_model(), repeats=5)
+    monkeypatch.setattr(profiling.time, "perf_counter", lambda: next(clock))
+    profiling.inference_latency(tiny_model(), repeats=5)
     assert next(clock) == 10  # two readings per timed pass, five passes
 
 
@@ -138,8 +138,8 @@ def test_folds_seeds_and_passes_are_cut_by_the_budget_only_in_smoke_mode(mode, r
     assert budget.repeats(range(5)) == ([0] if mode == "smoke" else [0, 1, 2, 3, 4])
     assert budget.epochs(20) == (1 if mode == "smoke" else 20)
     clock = iter(range(1000))
-    monkeypatch.setattr(inspect.time, "perf_counter", lambda: next(clock))
-    inspect.inference_latency(tiny_model(), repeats=len(budget.repeats(range(5))))
+    monkeypatch.setattr(profiling.time, "perf_counter", lambda: next(clock))
+    profiling.inference_latency(tiny_model(), repeats=len(budget.repeats(range(5))))
     assert next(clock) == (2 if mode == "smoke" else 10)  # two readings per timed pass
 
 

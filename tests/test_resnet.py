@@ -189,7 +189,7 @@ def test_two_device_mirrored_strategy_gives_the_same_loss_as_one_device(tmp_path
 def test_gradient_norms_equal_a_direct_gradient_computation():
     import tensorflow as tf
 
-    from cnnkit.inspect import gradient_norms
+    from cnnkit.arithmetic import gradient_norms
 
     model = build("plain_cifar", depth=8)
     rng = np.random.default_rng(2)

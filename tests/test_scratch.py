@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from cnnkit import scratch
 from cnnkit.data import load_arrays
-from cnnkit.inspect import dense_vs_conv_parameters, receptive_fields
+from cnnkit.arithmetic import dense_vs_conv_parameters, receptive_fields
 
 RNG = np.random.default_rng(0)
 

@@ -14,7 +14,7 @@ import pytest
 from cnnkit.data import load_dataset
 from cnnkit.errors import RunExistsError
 from cnnkit.models import build
-from cnnkit.models.layers import LeNetRBFLoss
+from cnnkit.models.losses import LeNetRBFLoss
 from cnnkit.seed import set_seed
 from cnnkit.training import get_strategy, train, training_scope
 

@@ -10,13 +10,14 @@ as they are). Their blocks are public, e.g. ``cnnkit.models.inception.inception_
 Transfer learning: ``cnnkit.models.pretrained("mobilenet_v2", num_classes=5)``.
 """
 
-from cnnkit.models import (  # noqa: F401  (they register their builders)
+from cnnkit.models import (  # noqa: F401  (they register their builders and custom objects)
     alexnet,
     applications,
     densenet,
     eeg,
     inception,
     lenet,
+    losses,
     mobilenet,
     resnet,
     resnext,

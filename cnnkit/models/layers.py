@@ -1,4 +1,4 @@
-"""The few custom layers the classic papers need, each serializable through ``.keras`` files.
+"""The few custom layers the classic papers need (layers only: losses live in ``losses.py``), each serializable through ``.keras`` files.
 
 Everything here is registered with ``keras.saving.register_keras_serializable`` under the
 ``cnnkit`` package and implements ``get_config``, so a model that uses these layers saves and
@@ -17,7 +17,8 @@ Layers for LeNet-5 (LeCun, Bottou, Bengio and Haffner, 1998):
   of the input maps (the paper's Table I).
 - :class:`EuclideanRBF`: the output layer, one Euclidean radial basis unit per class with a
   fixed parameter vector; its outputs are *penalties* (smaller means more likely).
-- :class:`LeNetRBFLoss`: the paper's maximum-likelihood criterion with a "rubbish" class.
+
+The losses and metrics that go with the RBF output are in :mod:`cnnkit.models.losses`.
 """
 
 from __future__ import annotations
@@ -227,55 +228,6 @@ class EuclideanRBF(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "centers": self.centers_value.tolist()}
-
-
-def predicts_penalties(model: keras.Model) -> bool:
-    """True when the model's last layer outputs penalties (smaller is better), like LeNet's RBF."""
-    return bool(getattr(model.layers[-1], "output_is_penalty", False))
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class LeNetRBFLoss(keras.losses.Loss):
-    """The maximum-likelihood criterion of LeCun et al. (1998), equation (9).
-
-    For penalties ``y`` (the RBF outputs) and the correct class ``d``::
-
-        loss = y[d] + log(exp(-j) + sum_i exp(-y[i]))
-
-    The first term pulls the F6 output towards the correct class's parameter vector; the
-    second pushes the wrong classes' penalties up, but only while they are not already much
-    larger than ``j`` (the constant of a "rubbish" class). It equals softmax cross-entropy
-    over the negated penalties with one extra class of constant penalty ``j``. The paper
-    leaves ``j`` unspecified; the default 10 is this project's choice.
-
-    ``y_true``: integer labels ``(batch,)``; ``y_pred``: penalties ``(batch, classes)``.
-    """
-
-    def __init__(self, j: float = 10.0, name: str = "lenet_rbf_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.j = float(j)
-
-    def call(self, y_true, y_pred):
-        labels = ops.cast(ops.reshape(y_true, (-1, 1)), "int32")
-        correct = ops.squeeze(ops.take_along_axis(y_pred, labels, axis=1), axis=1)
-        rubbish = ops.full_like(correct[:, None], -self.j)
-        return correct + ops.logsumexp(ops.concatenate([rubbish, -y_pred], axis=1), axis=1)
-
-    def get_config(self):
-        return {**super().get_config(), "j": self.j}
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-def penalty_accuracy(y_true, y_pred):
-    """1.0 where the smallest penalty is at the true label, else 0.0; shape ``(batch,)``."""
-    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-    predicted = ops.cast(ops.argmin(y_pred, axis=-1), "int32")
-    return ops.cast(ops.equal(labels, predicted), "float32")
-
-
-def penalty_accuracy_metric() -> keras.metrics.Metric:
-    """Accuracy for penalty outputs, named ``accuracy`` so logs show ``val_accuracy``."""
-    return keras.metrics.MeanMetricWrapper(penalty_accuracy, name="accuracy")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

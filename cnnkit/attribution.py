@@ -1,4 +1,4 @@
-"""What a trained CNN responds to, measured rather than guessed.
+"""Attribution: what a trained CNN responds to, measured rather than guessed.
 
 - :func:`saliency`: the gradient of a class score or of one unit with respect to the input
   pixels, with the backward rule through ReLUs of plain backpropagation, Zeiler and Fergus'
@@ -11,10 +11,10 @@
   channel most, as in ZFNet's Figure 2.
 - :func:`aliased_energy`: how much of a strided filter's response lies above the stride's
   Nyquist frequency (ZFNet's diagnosis of AlexNet's 11x11 stride-4 first layer).
-- :func:`bypass` and :func:`lesion_study`: a block deleted at test time (Veit et al., 2016).
 
 Images are ``(batch, height, width, channels)`` float32 arrays, as the model takes them.
-Batch normalization and dropout run in inference mode throughout.
+Batch normalization and dropout run in inference mode throughout. Deleting blocks (lesions)
+is model surgery and lives in :mod:`cnnkit.lesions`.
 """
 
 from __future__ import annotations
@@ -27,14 +27,16 @@ import tensorflow as tf
 RULES = ("plain", "guided", "deconvnet")
 
 
-def _layer(model: keras.Model, name: str) -> keras.layers.Layer:
+def layer_named(model: keras.Model, name: str) -> keras.layers.Layer:
+    """The layer of ``model`` called ``name``; an unknown name fails with the layer names listed."""
     names = [layer.name for layer in model.layers]
     if name not in names:
         raise ValueError(f"{model.name} has no layer {name!r}; its layers are {names}.")
     return model.get_layer(name)
 
 
-def _images(images) -> np.ndarray:
+def image_batch(images) -> np.ndarray:
+    """``images`` as a float32 ``(batch, height, width, channels)`` array of finite values."""
     images = np.asarray(images, dtype="float32")
     if images.ndim != 4:
         raise ValueError(f"expected a batch of images (batch, height, width, channels), got shape {images.shape}; "
@@ -55,7 +57,7 @@ def _score_model(
     softmax Dense layer whose kernel turns that input into class scores (``None`` when the
     second output already is the score)."""
     last = model.layers[-1]
-    extra = [] if layer_name is None else [_layer(model, layer_name).output]
+    extra = [] if layer_name is None else [layer_named(model, layer_name).output]
     if isinstance(last, keras.layers.Dense) and _is_softmax(last.activation):
         return keras.Model(model.input, [*extra, last.input]), last
     if isinstance(last, keras.layers.Activation) and _is_softmax(last.activation):
@@ -155,7 +157,7 @@ def saliency(model: keras.Model, images, *, class_index=None, layer_name: str | 
     ``rule`` (see :func:`with_relu_rule`): ``"plain"`` is the true gradient; ``"deconvnet"``
     and ``"guided"`` keep only positive evidence and give the sharper pictures of the papers.
     """
-    images = _images(images)
+    images = image_batch(images)
     network = with_relu_rule(model, rule)
     x = tf.constant(images)
     if layer_name is None:
@@ -166,7 +168,7 @@ def saliency(model: keras.Model, images, *, class_index=None, layer_name: str | 
             tape.watch(x)
             target = tf.reduce_sum(_pick(_scores(dense, scorer(x, training=False)), indices))
     else:
-        probe = keras.Model(network.input, _layer(network, layer_name).output)
+        probe = keras.Model(network.input, layer_named(network, layer_name).output)
         if channel is None:
             raise ValueError("give the channel of layer_name to visualize.")
         with tf.GradientTape() as tape:
@@ -213,9 +215,9 @@ def grad_cam(model: keras.Model, images, class_index=None, layer_name: str | Non
     ``class_index``: an int, one per image, or ``None`` for the predicted class. ``layer_name``
     defaults to :func:`last_feature_map_layer`. Enlarge with :func:`resize_heatmaps`.
     """
-    images = _images(images)
+    images = image_batch(images)
     layer_name = layer_name or last_feature_map_layer(model)
-    if len(_layer(model, layer_name).output.shape) != 4:
+    if len(layer_named(model, layer_name).output.shape) != 4:
         raise ValueError(f"{layer_name} does not output feature maps (batch, h, w, channels).")
     scorer, dense = _score_model(model, layer_name)
     predicted = np.argmax(np.asarray(model(images, training=False)), axis=-1)
@@ -250,7 +252,7 @@ def occlusion_map(model: keras.Model, image, class_index: int | None = None, pat
     it; low where hiding the pixel hurts. Placements run to the edges (the last one is moved
     back inside), so every pixel is covered.
     """
-    image = _images(np.asarray(image)[None])[0]
+    image = image_batch(np.asarray(image)[None])[0]
     height, width, channels = image.shape
     if not 1 <= patch <= min(height, width) or stride < 1:
         raise ValueError(
@@ -312,7 +314,7 @@ def receptive_field_box(model: keras.Model, layer_name: str, row: int, col: int)
     the image. The layers from the input up to ``layer_name`` must form a chain (each layer
     fed by the one before it); branching networks raise a ValueError.
     """
-    target = _layer(model, layer_name)
+    target = layer_named(model, layer_name)
     chain, previous = [], model.layers[0]
     for layer in model.layers[1:]:
         if layer.input is not previous.output:
@@ -347,8 +349,8 @@ def top_activations(model: keras.Model, layer_name: str, images, channels, k: in
     Columns: ``channel``, ``rank`` (0 = strongest), ``image`` (index into ``images``), ``row``,
     ``col`` (the unit in the feature map), ``activation``.
     """
-    images = _images(images)
-    probe = keras.Model(model.input, _layer(model, layer_name).output)
+    images = image_batch(images)
+    probe = keras.Model(model.input, layer_named(model, layer_name).output)
     maps = np.concatenate([np.asarray(probe(images[i:i + batch_size], training=False))[..., list(channels)]
                            for i in range(0, len(images), batch_size)])  # fmt: skip
     batch, height, width, count = maps.shape
@@ -399,59 +401,3 @@ def aliased_energy(kernel, stride: int, grid: int = 64) -> np.ndarray:
     beyond = (frequency[:, None] > 0.5 / stride) | (frequency[None, :] > 0.5 / stride)
     total = power.sum(axis=(0, 1))
     return np.where(total > 0, power[beyond].sum(axis=0) / np.where(total > 0, total, 1.0), 0.0)
-
-
-# --- Lesions ------------------------------------------------------------------------------------
-
-
-def bypass(model: keras.Model, first: str, last: str) -> keras.Model:
-    """``model`` with the layers from ``first`` to ``last`` deleted: the tensor that entered
-    layer ``first`` goes straight to wherever the output of layer ``last`` went. Weights are
-    shared with ``model`` (nothing is copied). The piece must have one input and one output of
-    the same shape, and nothing outside it may use what it computes (e.g. a residual block
-    from its first convolution to its ``_out`` activation, or a block of a plain network).
-    """
-    start, end = _layer(model, first).input, _layer(model, last).output
-    if tuple(start.shape) != tuple(end.shape):
-        raise ValueError(f"cannot delete {first}..{last}: it maps {tuple(start.shape)} to {tuple(end.shape)}; "
-                         "only blocks that keep the shape can be bypassed.")  # fmt: skip
-    head = keras.Model(model.input, start, name=f"{model.name}_head")
-    tail = keras.Model(end, model.output, name=f"{model.name}_tail")
-    inputs = keras.Input(shape=model.input.shape[1:], name="image")
-    return keras.Model(inputs, tail(head(inputs)), name=f"{model.name}_without_{first}_to_{last}")
-
-
-def blocks(model: keras.Model) -> list[str]:
-    """The blocks of a cnnkit ResNet or plain network (``conv2_block1``, ...) that keep their
-    input's shape, so :func:`lesion_study` can delete them; the down-sampling blocks are left out."""
-    layers = {layer.name: layer for layer in model.layers}
-    found = []
-    for name, layer in layers.items():
-        block = name[: -len("_out")]
-        first = layers.get(f"{block}_1_conv")
-        if name.endswith("_out") and "_block" in name and first is not None:
-            if tuple(first.input.shape) == tuple(layer.output.shape):
-                found.append(block)
-    return found
-
-
-def lesion_study(model: keras.Model, images, labels, block_names=None, batch_size: int = 256) -> pd.DataFrame:
-    """Test accuracy of ``model`` with each block deleted in turn (:func:`bypass` from
-    ``<block>_1_conv`` to ``<block>_out``).
-
-    ``block_names`` defaults to :func:`blocks`. Columns: ``deleted`` (``"none"`` first, the
-    intact model), ``accuracy`` on ``images`` ``(n, h, w, c)`` with integer ``labels`` ``(n,)``.
-    """
-    images, labels = _images(images), np.asarray(labels)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
-
-    def accuracy(network):
-        predicted = np.concatenate([np.argmax(np.asarray(network(images[i:i + batch_size], training=False)), -1)
-                                    for i in range(0, len(images), batch_size)])  # fmt: skip
-        return float(np.mean(predicted == labels))
-
-    rows = [{"deleted": "none", "accuracy": accuracy(model)}]
-    for name in block_names if block_names is not None else blocks(model):
-        rows.append({"deleted": name, "accuracy": accuracy(bypass(model, f"{name}_1_conv", f"{name}_out"))})
-    return pd.DataFrame(rows)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cnnkit import evaluation, plots
-from cnnkit.inspect import conv_output_size, layer_table
+from cnnkit.arithmetic import conv_output_size, layer_table
 from cnnkit.models import build
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,11 +1,11 @@
-"""cnnkit.visualize on models built so that the right answer is known in advance."""
+"""cnnkit.attribution on models built so that the right answer is known in advance."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnnkit import visualize
+from cnnkit import attribution, lesions
 from cnnkit.models import build
 
 
@@ -45,14 +45,14 @@ def test_grad_cam_finds_the_object_in_whichever_quadrant_it_is():
     for image, (top, left) in zip(images, corners):
         image[top + 2 : top + 6, left + 2 : left + 6] = 0.9
     bright = images[..., 0] > 0.5
-    heat = visualize.grad_cam(object_model(), images, class_index=0)
+    heat = attribution.grad_cam(object_model(), images, class_index=0)
     assert heat.shape == (4, 16, 16) and heat.max() == pytest.approx(1.0)
     assert np.all(heat[bright] == pytest.approx(1.0)) and np.all(heat[~bright] == 0)
     # the dark class is found everywhere but on the object
-    heat = visualize.grad_cam(object_model(), images, class_index=1)
+    heat = attribution.grad_cam(object_model(), images, class_index=1)
     assert np.all(heat[~bright] == pytest.approx(1.0)) and np.all(heat[bright] == 0)
     # default: the predicted class (dark: it covers most of the image)
-    np.testing.assert_array_equal(visualize.grad_cam(object_model(), images), heat)
+    np.testing.assert_array_equal(attribution.grad_cam(object_model(), images), heat)
 
 
 def test_grad_cam_weights_channels_globally():
@@ -62,18 +62,18 @@ def test_grad_cam_weights_channels_globally():
     gradients)."""
     images = np.random.default_rng(0).uniform(0.1, 1.0, (3, 16, 16, 1)).astype("float32")
     model = quadrant_model()
-    assert visualize.last_feature_map_layer(model) == "corner"
-    assert visualize.grad_cam(model, images, class_index=0).shape == (3, 8, 8)
-    before_crop = visualize.grad_cam(model, images, class_index=0, layer_name="features")
+    assert attribution.last_feature_map_layer(model) == "corner"
+    assert attribution.grad_cam(model, images, class_index=0).shape == (3, 8, 8)
+    before_crop = attribution.grad_cam(model, images, class_index=0, layer_name="features")
     assert before_crop.shape == (3, 16, 16) and np.all(before_crop > 0)
-    assert np.all(visualize.grad_cam(model, images, class_index=1, layer_name="features") == 0)
+    assert np.all(attribution.grad_cam(model, images, class_index=1, layer_name="features") == 0)
 
 
 def test_grad_cam_uses_the_score_before_the_softmax():
     model = object_model()
-    scorer, dense = visualize._score_model(model)
+    scorer, dense = attribution._score_model(model)
     images = np.ones((1, 16, 16, 1), "float32")
-    scores = visualize._scores(dense, scorer(images))
+    scores = attribution._scores(dense, scorer(images))
     np.testing.assert_allclose(tf.nn.softmax(scores).numpy(), model(images).numpy(), rtol=1e-6)
 
 
@@ -81,7 +81,7 @@ def test_occlusion_lowers_the_probability_only_where_the_model_looks():
     model = quadrant_model()
     image = np.ones((16, 16, 1), "float32")
     intact = float(model(image[None])[0, 0])
-    heat = visualize.occlusion_map(model, image, class_index=0, patch=4, stride=4, fill=0.0)
+    heat = attribution.occlusion_map(model, image, class_index=0, patch=4, stride=4, fill=0.0)
     assert heat.shape == (16, 16)
     # Placements are 4x4 tiles; a tile inside the 8x8 quadrant (seen through the 3x3 conv, 9x9)
     # changes the score; tiles from column 12 / row 12 on are more than one pixel away.
@@ -92,7 +92,7 @@ def test_occlusion_lowers_the_probability_only_where_the_model_looks():
 
 
 def test_occlusion_covers_every_pixel_with_a_patch_that_does_not_divide_the_image():
-    heat = visualize.occlusion_map(quadrant_model(15), np.ones((15, 15, 1), "float32"), patch=4, stride=4)
+    heat = attribution.occlusion_map(quadrant_model(15), np.ones((15, 15, 1), "float32"), patch=4, stride=4)
     assert heat.shape == (15, 15) and np.isfinite(heat).all()
 
 
@@ -112,9 +112,9 @@ def test_guided_and_deconvnet_rules_against_the_gradient_tape():
     w, b = model.get_layer("hidden").get_weights()
     (v,) = model.get_layer("score").get_weights()
     assert (v > 0).any() and (v < 0).any()
-    plain = visualize.saliency(model, x, class_index=0, rule="plain")
-    guided = visualize.saliency(model, x, class_index=0, rule="guided")
-    deconv = visualize.saliency(model, x, class_index=0, rule="deconvnet")
+    plain = attribution.saliency(model, x, class_index=0, rule="plain")
+    guided = attribution.saliency(model, x, class_index=0, rule="guided")
+    deconv = attribution.saliency(model, x, class_index=0, rule="deconvnet")
 
     def tape_gradient(output_weights, gate):
         xt = tf.constant(x)
@@ -137,14 +137,14 @@ def test_guided_and_deconvnet_rules_against_the_gradient_tape():
 def test_saliency_of_one_unit_is_zero_outside_its_receptive_field():
     model = relu_pair()
     x = np.abs(np.random.default_rng(2).normal(size=(1, 6, 6, 1))).astype("float32")
-    gradient = visualize.saliency(model, x, layer_name="hidden", channel=0, position=(1, 2), rule="plain")[
+    gradient = attribution.saliency(model, x, layer_name="hidden", channel=0, position=(1, 2), rule="plain")[
         0, ..., 0
     ]
     outside = np.ones_like(gradient, bool)
     outside[1:4, 2:5] = False
     assert np.all(gradient[outside] == 0)
     with pytest.raises(ValueError, match="rule must be one of"):
-        visualize.saliency(model, x, rule="backwards")
+        attribution.saliency(model, x, rule="backwards")
 
 
 def linear_chain():
@@ -177,13 +177,13 @@ def test_receptive_field_box_equals_the_support_of_the_gradient(layer_name):
             support[:, 1].min(),
             support[:, 1].max() + 1,
         )
-        assert visualize.receptive_field_box(model, layer_name, row, col) == tuple(int(v) for v in expected)
+        assert attribution.receptive_field_box(model, layer_name, row, col) == tuple(int(v) for v in expected)
 
 
 def test_receptive_field_box_refuses_a_branching_network():
     model = build("resnet_cifar", input_shape=(16, 16, 1), depth=8)
     with pytest.raises(ValueError, match="branches"):
-        visualize.receptive_field_box(model, "conv2_block1_out", 0, 0)
+        attribution.receptive_field_box(model, "conv2_block1_out", 0, 0)
 
 
 def test_top_activations_rank_the_images_by_their_strongest_unit():
@@ -191,7 +191,7 @@ def test_top_activations_rank_the_images_by_their_strongest_unit():
     rng = np.random.default_rng(3)
     images = rng.uniform(0, 1, (12, 40, 40, 1)).astype("float32")
     images[7, 20:30, 5:15] += 5.0  # one bright square: the strongest response, at its place
-    table = visualize.top_activations(model, "c2", images, channels=[0, 1], k=3)
+    table = attribution.top_activations(model, "c2", images, channels=[0, 1], k=3)
     assert list(table.columns) == ["channel", "rank", "image", "row", "col", "activation"]
     assert len(table) == 6 and (table.query("rank == 0")["image"] == 7).all()
     probe = keras.Model(model.input, model.get_layer("c2").output)
@@ -200,65 +200,65 @@ def test_top_activations_rank_the_images_by_their_strongest_unit():
         assert maps[entry.row, entry.col] == pytest.approx(entry.activation) == pytest.approx(maps.max())
     assert table.groupby("channel")["activation"].apply(lambda a: a.is_monotonic_decreasing).all()
     top = table.iloc[0]
-    top_, bottom, left, right = visualize.receptive_field_box(model, "c2", top.row, top.col)
+    top_, bottom, left, right = attribution.receptive_field_box(model, "c2", top.row, top.col)
     assert top_ < 30 and bottom > 20 and left < 15 and right > 5  # the patch holds the bright square
-    patches = visualize.crop_patches(model, "c2", images, table.head(1))
+    patches = attribution.crop_patches(model, "c2", images, table.head(1))
     assert patches[0].shape == (bottom - top_, right - left, 1)
 
 
 def test_aliased_energy():
     rng = np.random.default_rng(4)
     kernel = rng.normal(size=(11, 11, 3, 5))
-    assert np.all(visualize.aliased_energy(kernel, stride=1) == 0)
-    stride_4, stride_2 = visualize.aliased_energy(kernel, 4), visualize.aliased_energy(kernel, 2)
+    assert np.all(attribution.aliased_energy(kernel, stride=1) == 0)
+    stride_4, stride_2 = attribution.aliased_energy(kernel, 4), attribution.aliased_energy(kernel, 2)
     assert np.all(stride_4 > stride_2) and np.all(stride_4 > 0.7)  # white noise: most energy above 1/8
     checkerboard = np.fromfunction(lambda i, j: (-1.0) ** (i + j), (7, 7))[:, :, None, None]
     smooth = np.outer(np.hanning(9), np.hanning(9))[:, :, None, None]
-    assert visualize.aliased_energy(checkerboard, 2)[0] > 0.9
-    assert visualize.aliased_energy(smooth, 2)[0] < 0.01
+    assert attribution.aliased_energy(checkerboard, 2)[0] > 0.9
+    assert attribution.aliased_energy(smooth, 2)[0] < 0.01
     with pytest.raises(ValueError, match="kernel"):
-        visualize.aliased_energy(np.ones((3, 3)), 2)
+        attribution.aliased_energy(np.ones((3, 3)), 2)
 
 
 def test_bypass_of_a_residual_block_equals_a_zeroed_residual_branch():
     model = build("resnet_cifar", input_shape=(16, 16, 1), depth=14)
-    assert visualize.blocks(model) == ["conv2_block1", "conv2_block2", "conv3_block2", "conv4_block2"]
+    assert lesions.blocks(model) == ["conv2_block1", "conv2_block2", "conv3_block2", "conv4_block2"]
     images = np.random.default_rng(5).uniform(0, 1, (4, 16, 16, 1)).astype("float32")
-    lesioned = visualize.bypass(model, "conv3_block2_1_conv", "conv3_block2_out")
+    lesioned = lesions.bypass(model, "conv3_block2_1_conv", "conv3_block2_out")
     assert lesioned.count_params() < model.count_params()
     bn = model.get_layer("conv3_block2_2_bn")
     gamma, beta, mean, variance = bn.get_weights()
     bn.set_weights([np.zeros_like(gamma), np.zeros_like(beta), mean, variance])  # F(x) = 0
     np.testing.assert_allclose(lesioned(images).numpy(), model(images).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="keep the shape"):
-        visualize.bypass(model, "conv3_block1_1_conv", "conv3_block1_out")
+        lesions.bypass(model, "conv3_block1_1_conv", "conv3_block1_out")
 
 
 def test_lesion_study_reports_the_intact_model_first():
     model = build("plain_cifar", input_shape=(16, 16, 1), depth=8, num_classes=3)
-    assert visualize.blocks(model) == ["conv2_block1"]
+    assert lesions.blocks(model) == ["conv2_block1"]
     images = np.random.default_rng(6).uniform(0, 1, (20, 16, 16, 1)).astype("float32")
     labels = np.argmax(model(images).numpy(), -1)
-    table = visualize.lesion_study(model, images, labels)
+    table = lesions.lesion_study(model, images, labels)
     assert table["deleted"].tolist() == ["none", "conv2_block1"] and table["accuracy"].iloc[0] == 1.0
     with pytest.raises(ValueError, match="labels"):
-        visualize.lesion_study(model, images, labels[:3])
+        lesions.lesion_study(model, images, labels[:3])
 
 
 def test_bad_input_is_named():
     model = quadrant_model()
     with pytest.raises(ValueError, match="batch of images"):
-        visualize.grad_cam(model, np.ones((16, 16, 1)))
+        attribution.grad_cam(model, np.ones((16, 16, 1)))
     with pytest.raises(ValueError, match="NaN"):
-        visualize.grad_cam(model, np.full((1, 16, 16, 1), np.nan))
+        attribution.grad_cam(model, np.full((1, 16, 16, 1), np.nan))
     with pytest.raises(ValueError, match="no layer 'nope'"):
-        visualize.grad_cam(model, np.ones((1, 16, 16, 1)), layer_name="nope")
+        attribution.grad_cam(model, np.ones((1, 16, 16, 1)), layer_name="nope")
 
 
 def test_guided_copy_keeps_the_weights_and_the_outputs():
     model = build("resnet_cifar", input_shape=(16, 16, 3), depth=8)
     images = np.random.default_rng(7).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
-    guided = visualize.with_relu_rule(model, "guided")
+    guided = attribution.with_relu_rule(model, "guided")
     np.testing.assert_allclose(guided(images).numpy(), model(images).numpy(), atol=1e-6)
     assert len(guided.weights) == len(model.weights)
     for copied, original in zip(guided.weights, model.weights, strict=True):
