@@ -20,8 +20,8 @@ def main() -> None:
     import pandas as pd
     import tensorflow as tf
 
-    from cnnkit.profiling import cost_table
     from cnnkit.models import imagenet_models
+    from cnnkit.profiling import cost_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="model names (default: every ImageNet-size model)")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnnkit.data.augment import center_crop, fit_pca_colour, random_crop_flip, ten_crop_predict, ten_crops
 from cnnkit.arithmetic import layer_table
+from cnnkit.data.augment import center_crop, fit_pca_colour, random_crop_flip, ten_crop_predict, ten_crops
 from cnnkit.models import build
 from cnnkit.models.layers import LocalResponseNormalization
 

@@ -12,12 +12,12 @@ from keras import layers
 import cnnkit
 from cnnkit import recipes
 from cnnkit.arithmetic import block_cost
-from cnnkit.profiling import cost_table, inference_latency
 from cnnkit.models import build, get_spec, imagenet_models, list_models
 from cnnkit.models.inception import inception_module
 from cnnkit.models.reported import IMAGENET_TOP1, imagenet_top1
 from cnnkit.models.resnet import bottleneck_block
 from cnnkit.models.resnext import grouped_bottleneck
+from cnnkit.profiling import cost_table, inference_latency
 
 
 def test_block_cost_counts_the_papers_arithmetic():

@@ -6,8 +6,8 @@ import pytest
 
 from cnnkit.models import build
 from cnnkit.models.layers import EuclideanRBF, PartiallyConnectedConv2D, TrainableSubsampling, scaled_tanh
-from cnnkit.models.losses import LeNetRBFLoss, penalty_accuracy
 from cnnkit.models.lenet import C3_CONNECTIONS, DIGIT_BITMAPS, rbf_centers
+from cnnkit.models.losses import LeNetRBFLoss, penalty_accuracy
 
 
 def trainable(layer):

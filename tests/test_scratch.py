@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from cnnkit import scratch
-from cnnkit.data import load_arrays
 from cnnkit.arithmetic import dense_vs_conv_parameters, receptive_fields
+from cnnkit.data import load_arrays
 
 RNG = np.random.default_rng(0)
 

@@ -26,7 +26,15 @@ from cnnkit.models import (  # noqa: F401  (they register their builders and cus
     zfnet,
 )
 from cnnkit.models.applications import pretrained
-from cnnkit.models.registry import INPUT_KINDS, ModelSpec, build, get_spec, imagenet_models, list_models, register
+from cnnkit.models.registry import (
+    INPUT_KINDS,
+    ModelSpec,
+    build,
+    get_spec,
+    imagenet_models,
+    list_models,
+    register,
+)
 
 __all__ = ["INPUT_KINDS", "ModelSpec", "build", "get_spec", "imagenet_models", "list_models", "pretrained",
            "register"]  # fmt: skip
