@@ -20,7 +20,7 @@ def main() -> None:
     import pandas as pd
     import tensorflow as tf
 
-    from cnnkit.models import imagenet_models
+    from cnnkit.models import list_models
     from cnnkit.profiling import cost_table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -31,7 +31,7 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, devices {devices}, TensorFlow {tf.__version__}"
     )
-    table = cost_table(arguments.names or imagenet_models(), batch_sizes=(1, 32), repeats=arguments.repeats)
+    table = cost_table(arguments.names or ["lenet5_classic", *list_models(kind="images", reported=True)], batch_sizes=(1, 32), repeats=arguments.repeats)
     table["batching_speedup"] = table["ms_batch_1"] * 32 / table["ms_batch_32"]
     with pd.option_context("display.width", 160, "display.max_rows", 100):
         print(table.to_string(formatters={"parameters": "{:,}".format, "mult_adds": lambda v: f"{v / 1e9:.2f} G",

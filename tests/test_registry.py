@@ -32,8 +32,13 @@ def test_fixed_input_models_refuse_other_shapes():
 
 
 def test_duplicate_registration_is_refused():
+    def lenet5(input_shape=(28, 28, 1), **options):
+        return None
+
     with pytest.raises(ValueError, match="already registered"):
-        register("lenet5", summary="again")(lambda input_shape=(28, 28, 1), **kw: None)
+        register(summary="again")(lenet5)
+    with pytest.raises(TypeError, match="named function"):
+        register(summary="anonymous")(lambda input_shape=(28, 28, 1): None)
 
 
 def test_the_default_input_shape_is_read_from_the_builder_itself():
@@ -43,13 +48,19 @@ def test_the_default_input_shape_is_read_from_the_builder_itself():
     known = {"lenet5_classic": (32, 32, 1), "lenet5": (28, 28, 1), "alexnet": (227, 227, 3),
              "inception_v3": (299, 299, 3), "resnet_cifar": (32, 32, 3), "ccnn": (9, 9, 4)}  # fmt: skip
     assert {name: get_spec(name).input_shape for name in known} == known
+    def odd_default(input_shape=(17, 19, 2), num_classes=3):
+        return None
+
+    def no_shape(num_classes=10):
+        return None
+
     try:
-        register("odd_default", summary="x")(lambda input_shape=(17, 19, 2), num_classes=3: None)
+        register(summary="x")(odd_default)
         assert get_spec("odd_default").input_shape == (17, 19, 2)
     finally:
         registry._REGISTRY.pop("odd_default", None)
     with pytest.raises(TypeError, match="needs an input_shape argument"):
-        register("no_shape", summary="x")(lambda num_classes=10: None)
+        register(summary="x")(no_shape)
     assert "no_shape" not in list_models()
 
 
@@ -64,3 +75,36 @@ def test_alexnet_textbook_is_the_one_tower_alexnet_without_lrn():
     strip = lambda model: [(layer.__class__.__name__, layer.name, layer.output.shape) for layer in model.layers]  # noqa: E731
     assert strip(textbook) == strip(same) and textbook.count_params() == same.count_params()
     assert textbook.name == "alexnet_textbook"
+
+
+def test_a_model_is_one_named_function_with_a_docstring():
+    """timm's rule: the registry name is the function's name; no partial objects registered in loops."""
+    for name in list_models():
+        builder = get_spec(name).builder
+        assert builder.__name__ == name and builder.__module__.startswith("cnnkit.models.")
+        assert builder.__doc__ and builder.__doc__.strip(), f"{name} has no docstring"
+
+
+def test_list_models_filters_like_timm():
+    assert list_models("resnet*", pretrained=False) == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50",
+                                                        "resnet_cifar"]  # fmt: skip
+    assert list_models("resnet*", exclude=["*cifar", "*_pretrained"]) == ["resnet101", "resnet152", "resnet18",
+                                                                          "resnet34", "resnet50"]  # fmt: skip
+    assert list_models(["vgg1?", "lenet*"], exclude=["vgg16"]) == ["lenet5", "lenet5_classic", "vgg11", "vgg13", "vgg19"]
+    assert list_models(kind="eeg_window") == ["cnn1d_gru", "cnn1d_lstm"]
+    assert set(list_models(kind="de_grid")) == {"ccnn", "eeg_mlp"}
+    pretrained = list_models(pretrained=True)
+    assert pretrained == [n for n in list_models() if n.endswith("_pretrained")] and len(pretrained) == 4
+    assert set(list_models(pretrained=False)) == set(list_models()) - set(pretrained)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        list_models(kind="image")
+
+
+def test_the_record_holds_the_papers_facts():
+    alexnet = get_spec("alexnet")
+    assert alexnet.year == 2012 and "Krizhevsky" in alexnet.paper and alexnet.reported.top1 == 59.3
+    assert "10 crops" in alexnet.reported.protocol
+    assert get_spec("lenet5").reported is None  # LeNet-5 predates ImageNet
+    weights = get_spec("mobilenet_v2_pretrained").weights
+    assert weights.application == "MobileNetV2" and weights.preprocessing == "tf"
+    assert get_spec("mobilenet_v2").weights is None and not get_spec("mobilenet_v2").pretrained

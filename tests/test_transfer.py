@@ -10,9 +10,9 @@ import tensorflow as tf
 from cnnkit import cli
 from cnnkit.models import build, get_spec
 from cnnkit.models.applications import (
-    BACKBONES,
     ImagenetPreprocessing,
     WeightsUnavailableError,
+    backbones,
     find_backbone,
     pretrained,
 )
@@ -34,7 +34,7 @@ def test_preprocessing_inside_the_model_equals_keras_preprocess_input(mode, refe
     np.testing.assert_allclose(ImagenetPreprocessing(mode)(images).numpy(), expected, rtol=1e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", sorted(BACKBONES))
+@pytest.mark.parametrize("name", backbones())
 def test_pretrained_models_train_only_their_head_until_unfrozen(name):
     spec = get_spec(f"{name}_pretrained")
     assert spec.pretrained and spec.fixed_input and spec.input_shape == (224, 224, 3)

@@ -8,6 +8,10 @@ Inception-v3, Xception), ``resnet``, ``resnext``, ``wrn``, ``densenet``, ``mobil
 (MobileNet v1/v2, MixNet), ``eeg``, and ``applications`` (models used from keras.applications
 as they are). Their blocks are public, e.g. ``cnnkit.models.inception.inception_module``.
 Transfer learning: ``cnnkit.models.pretrained("mobilenet_v2", num_classes=5)``.
+
+Every fact about a model lives in its registry record (:class:`ModelSpec`), given where its
+function is defined; ``list_models("resnet*", kind="images")`` narrows the list down and
+``reported_accuracy()`` tabulates the ImageNet accuracies the papers report.
 """
 
 from cnnkit.models import (  # noqa: F401  (they register their builders and custom objects)
@@ -28,13 +32,15 @@ from cnnkit.models import (  # noqa: F401  (they register their builders and cus
 from cnnkit.models.applications import pretrained
 from cnnkit.models.registry import (
     INPUT_KINDS,
+    ImagenetWeights,
     ModelSpec,
+    Reported,
     build,
     get_spec,
-    imagenet_models,
     list_models,
     register,
+    reported_accuracy,
 )
 
-__all__ = ["INPUT_KINDS", "ModelSpec", "build", "get_spec", "imagenet_models", "list_models", "pretrained",
-           "register"]  # fmt: skip
+__all__ = ["INPUT_KINDS", "ImagenetWeights", "ModelSpec", "Reported", "build", "get_spec", "list_models", "pretrained",
+           "register", "reported_accuracy"]  # fmt: skip

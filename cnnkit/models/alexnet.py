@@ -23,7 +23,7 @@ import keras
 from keras import layers
 
 from cnnkit.models.layers import LocalResponseNormalization
-from cnnkit.models.registry import register
+from cnnkit.models.registry import Reported, register
 
 
 def _initializer(activation: str) -> str:
@@ -54,11 +54,12 @@ def _check_dropout(dropout: float):
 
 
 @register(
-    "alexnet",
     summary="AlexNet as published (2012): 227x227x3, LRN, overlapping pooling, two towers",
     year=2012,
     parameters=60_965_224,
     min_size=67,
+    paper="Krizhevsky, Sutskever & Hinton 2012, ImageNet classification with deep convolutional neural networks",
+    reported=Reported(top1=59.3, top5=81.8, protocol="Krizhevsky et al. 2012, Table 2: 1 CNN, top-1 error 40.7%, top-5 18.2% (10 crops)"),
 )
 def alexnet(
     input_shape=(227, 227, 3),
@@ -117,10 +118,10 @@ def alexnet(
 
 
 @register(
-    "alexnet_small",
     summary="AlexNet's ideas at a quarter width for 28-32 px images (MNIST, Fashion-MNIST, CIFAR-10)",
     year=2012,
     parameters=1_025_466,
+    paper="Krizhevsky, Sutskever & Hinton 2012 (scaled down by cnnkit)",
 )
 def alexnet_small(
     input_shape=(28, 28, 1),
@@ -162,12 +163,12 @@ def alexnet_small(
 
 
 @register(
-    "alexnet_textbook",
     summary="AlexNet as textbooks train it on Fashion-MNIST: 224x224x1 (resized in the pipeline), one tower",
     fixed_input=True,
     fit_input="resize",
     year=2012,
     parameters=46_764_746,
+    paper="Krizhevsky, Sutskever & Hinton 2012 (as d2l trains it on Fashion-MNIST)",
 )
 def alexnet_textbook(input_shape=(224, 224, 1), num_classes: int = 10, dropout: float = 0.5) -> keras.Model:
     """The single-tower AlexNet of Dive into Deep Learning, without LRN, on 224x224x1 images:

@@ -13,7 +13,6 @@ with its own preprocessing inside the model and a new head, registered as
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 
 import keras
@@ -23,11 +22,17 @@ from keras import ops
 from cnnkit.errors import CnnkitError, UnknownNameError
 from cnnkit.files import offline, read_hdf5_fully
 from cnnkit.models.layers import PACKAGE
-from cnnkit.models.registry import register
+from cnnkit.models.registry import ImagenetWeights, Reported, get_spec, list_models, register
 
 
-@register("inception_resnet_v2", summary="Inception-ResNet-v2 (2016), from keras.applications, 299x299x3",
-          year=2016, parameters=55_873_736, min_size=75)  # fmt: skip
+@register(
+    summary="Inception-ResNet-v2 (2016), from keras.applications, 299x299x3",
+    year=2016,
+    parameters=55_873_736,
+    min_size=75,
+    paper="Szegedy, Ioffe, Vanhoucke & Alemi 2017, Inception-v4, Inception-ResNet and the impact of residual connections",
+    reported=Reported(top1=80.1, top5=95.1, protocol="Szegedy et al. 2017, Table 2: 1 crop, top-1 error 19.9%, top-5 4.9%"),
+)
 def inception_resnet_v2(input_shape=(299, 299, 3), num_classes: int = 1000, weights=None) -> keras.Model:
     """``keras.applications.InceptionResNetV2`` with a softmax head of ``num_classes``."""
     return keras.applications.InceptionResNetV2(
@@ -35,8 +40,14 @@ def inception_resnet_v2(input_shape=(299, 299, 3), num_classes: int = 1000, weig
     )
 
 
-@register("nasnet_mobile", summary="NASNet-A Mobile (2017): searched cells, from keras.applications, 224x224x3",
-          year=2017, parameters=5_326_716, min_size=32)  # fmt: skip
+@register(
+    summary="NASNet-A Mobile (2017): searched cells, from keras.applications, 224x224x3",
+    year=2017,
+    parameters=5_326_716,
+    min_size=32,
+    paper="Zoph, Vasudevan, Shlens & Le 2018, Learning transferable architectures for scalable image recognition",
+    reported=Reported(top1=74.0, top5=91.6, protocol="Zoph et al. 2018, Table 2: NASNet-A (4 @ 1056)"),
+)
 def nasnet_mobile(input_shape=(224, 224, 3), num_classes: int = 1000, weights=None) -> keras.Model:
     """``keras.applications.NASNetMobile`` with a softmax head of ``num_classes``."""
     return keras.applications.NASNetMobile(
@@ -45,15 +56,6 @@ def nasnet_mobile(input_shape=(224, 224, 3), num_classes: int = 1000, weights=No
 
 
 # --- transfer learning: ImageNet backbones with a new head ------------------------------------
-
-# name -> (keras.applications constructor, how it wants its pixels, cached weights file prefix)
-BACKBONES = {
-    "mobilenet_v2": ("MobileNetV2", "tf", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top"),
-    "resnet50": ("ResNet50", "caffe", "resnet50_weights_tf_dim_ordering_tf_kernels_notop"),
-    "efficientnet_b0": ("EfficientNetB0", "raw255", "efficientnetb0_notop"),
-    "vgg16": ("VGG16", "caffe", "vgg16_weights_tf_dim_ordering_tf_kernels_notop"),
-}
-
 
 class WeightsUnavailableError(CnnkitError, FileNotFoundError):
     """Pretrained weights are not cached and may not (or could not) be downloaded."""
@@ -90,6 +92,18 @@ class ImagenetPreprocessing(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+def backbones() -> list[str]:
+    """The names :func:`pretrained` takes: the registered ``<name>_pretrained`` models, without the suffix."""
+    return [name.removesuffix("_pretrained") for name in list_models(pretrained=True)]
+
+
+def _weights(name: str) -> ImagenetWeights:
+    """Where the ImageNet weights of backbone ``name`` come from (its ``<name>_pretrained`` record)."""
+    if name not in backbones():
+        raise UnknownNameError(f"Unknown backbone {name!r}. Known backbones: {', '.join(backbones())}.")
+    return get_spec(f"{name}_pretrained").weights
+
+
 def keras_models_folder() -> Path:
     """The folder where Keras caches downloaded weights, as ``keras.utils.get_file`` computes it:
     ``<Keras home>/models``, where Keras' home is ``$KERAS_HOME`` as it was when Keras was
@@ -108,7 +122,7 @@ def imagenet_weights_file(name: str, input_shape) -> Path:
     """The exact file that ``keras.applications`` loads (or downloads) for the ImageNet weights of
     backbone ``name`` without its top at ``input_shape``: MobileNetV2 has one file per input
     size (96, 128, 160, 192, 224; 224 for any other), the others one file."""
-    prefix = BACKBONES[name][2]
+    prefix = _weights(name).file
     if name == "mobilenet_v2":
         rows, cols = int(input_shape[0]), int(input_shape[1])
         size = rows if rows == cols and rows in (96, 128, 160, 192, 224) else 224
@@ -156,25 +170,23 @@ def pretrained(name: str, num_classes: int = 10, input_shape=(224, 224, 3), weig
 
     ``image [0, 1] -> ImagenetPreprocessing -> backbone (no top, global average pooling,
     batch norm always in inference mode) -> dropout -> dense num_classes``. ``name``: a key of
-    :data:`BACKBONES`. ``trainable=False`` freezes the backbone (train the head first, then
+    :func:`backbones` (each registered as ``<name>_pretrained``). ``trainable=False`` freezes the backbone (train the head first, then
     see :func:`cnnkit.recipes.fine_tune`). ``weights="imagenet"`` downloads Keras' weights once
     (cached in :func:`keras_models_folder`); offline (``$CNNKIT_OFFLINE``) Keras is handed the
     exact cached file (:func:`imagenet_weights_file`) and never downloads: a missing file
     raises :class:`WeightsUnavailableError`, and so does a damaged one (naming it, online too).
     ``weights=None`` (or ``"none"``) starts from random weights, e.g. in tests.
     """
-    if name not in BACKBONES:
-        raise UnknownNameError(f"Unknown backbone {name!r}. Known backbones: {', '.join(sorted(BACKBONES))}.")
+    source = _weights(name)
     if not isinstance(trainable, bool):
         raise ValueError(f"trainable must be True or False, got {trainable!r}.")
-    constructor, mode, _ = BACKBONES[name]
     weights = None if weights in (None, "none", "None") else weights
     if weights == "imagenet":
         weights = _imagenet_weights(name, input_shape)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ImagenetPreprocessing(mode, name="preprocessing")(inputs)
+    x = ImagenetPreprocessing(source.preprocessing, name="preprocessing")(inputs)
     try:
-        backbone = getattr(keras.applications, constructor)(include_top=False, weights=weights,
+        backbone = getattr(keras.applications, source.application)(include_top=False, weights=weights,
                                                             input_shape=tuple(input_shape), pooling="avg")  # fmt: skip
     except Exception as error:  # keras' get_file raises a plain Exception("URL fetch failure ...")
         if weights is None:
@@ -221,10 +233,56 @@ def find_backbone(model: keras.Model) -> keras.Model:
     return nested[0]
 
 
-_PRETRAINED_COUNTS = {"mobilenet_v2": 2_270_794, "resnet50": 23_608_202, "efficientnet_b0": 4_062_381,
-                      "vgg16": 14_719_818}  # count_params() with 10 classes  # fmt: skip
+# --- the backbones, registered with a new 10-class head (count_params() with 10 classes) ----------
 
-for _name, (_constructor, _mode, _prefix) in BACKBONES.items():
-    register(f"{_name}_pretrained", summary=f"keras.applications {_constructor} pretrained on ImageNet, new head, "
-             "224x224x3 (-o weights=none: random)", fixed_input=True, fit_input="resize", pretrained=True,
-             parameters=_PRETRAINED_COUNTS[_name])(partial(pretrained, _name))  # fmt: skip
+
+@register(
+    summary="keras.applications MobileNetV2 pretrained on ImageNet, new head, 224x224x3 (-o weights=none: random)",
+    fixed_input=True,
+    fit_input="resize",
+    parameters=2_270_794,
+    weights=ImagenetWeights(application="MobileNetV2", preprocessing="tf", file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top"),
+)
+def mobilenet_v2_pretrained(input_shape=(224, 224, 3), num_classes: int = 10, weights="imagenet", trainable=False,
+                            dropout: float = 0.2) -> keras.Model:  # fmt: skip
+    """:func:`pretrained` ``("mobilenet_v2", ...)``: MobileNetV2 (scales the pixels to [-1, 1]) with a new head."""
+    return pretrained("mobilenet_v2", num_classes, input_shape, weights, trainable, dropout)
+
+
+@register(
+    summary="keras.applications ResNet50 pretrained on ImageNet, new head, 224x224x3 (-o weights=none: random)",
+    fixed_input=True,
+    fit_input="resize",
+    parameters=23_608_202,
+    weights=ImagenetWeights(application="ResNet50", preprocessing="caffe", file="resnet50_weights_tf_dim_ordering_tf_kernels_notop"),
+)
+def resnet50_pretrained(input_shape=(224, 224, 3), num_classes: int = 10, weights="imagenet", trainable=False,
+                        dropout: float = 0.2) -> keras.Model:  # fmt: skip
+    """:func:`pretrained` ``("resnet50", ...)``: ResNet50 (BGR on the 0-255 scale minus the ImageNet means) with a new head."""
+    return pretrained("resnet50", num_classes, input_shape, weights, trainable, dropout)
+
+
+@register(
+    summary="keras.applications EfficientNetB0 pretrained on ImageNet, new head, 224x224x3 (-o weights=none: random)",
+    fixed_input=True,
+    fit_input="resize",
+    parameters=4_062_381,
+    weights=ImagenetWeights(application="EfficientNetB0", preprocessing="raw255", file="efficientnetb0_notop"),
+)
+def efficientnet_b0_pretrained(input_shape=(224, 224, 3), num_classes: int = 10, weights="imagenet", trainable=False,
+                               dropout: float = 0.2) -> keras.Model:  # fmt: skip
+    """:func:`pretrained` ``("efficientnet_b0", ...)``: EfficientNetB0 (0-255 pixels; the network normalizes them itself) with a new head."""
+    return pretrained("efficientnet_b0", num_classes, input_shape, weights, trainable, dropout)
+
+
+@register(
+    summary="keras.applications VGG16 pretrained on ImageNet, new head, 224x224x3 (-o weights=none: random)",
+    fixed_input=True,
+    fit_input="resize",
+    parameters=14_719_818,
+    weights=ImagenetWeights(application="VGG16", preprocessing="caffe", file="vgg16_weights_tf_dim_ordering_tf_kernels_notop"),
+)
+def vgg16_pretrained(input_shape=(224, 224, 3), num_classes: int = 10, weights="imagenet", trainable=False,
+                     dropout: float = 0.2) -> keras.Model:  # fmt: skip
+    """:func:`pretrained` ``("vgg16", ...)``: VGG16 (BGR on the 0-255 scale minus the ImageNet means) with a new head."""
+    return pretrained("vgg16", num_classes, input_shape, weights, trainable, dropout)

@@ -17,12 +17,10 @@ relearned. Each layer is the "bottleneck" BN-ReLU-1x1 (4k) -BN-ReLU-3x3 (k); a *
 
 from __future__ import annotations
 
-from functools import partial
-
 import keras
 from keras import layers
 
-from cnnkit.models.registry import register
+from cnnkit.models.registry import Reported, register
 
 EPSILON = 1.001e-5  # keras.applications' batch-norm epsilon for DenseNet
 
@@ -81,16 +79,58 @@ def densenet(blocks, input_shape=(224, 224, 3), num_classes=1000, growth_rate=32
     return keras.Model(inputs, outputs, name=name)
 
 
-IMAGENET = {"densenet121": ((6, 12, 24, 16), 8_062_504), "densenet169": ((6, 12, 32, 32), 14_307_880),
-            "densenet201": ((6, 12, 48, 32), 20_242_984)}  # fmt: skip
-
-for _name, (_blocks, _count) in IMAGENET.items():
-    register(_name, summary=f"DenseNet-{_name[8:]} (2016): dense blocks {_blocks}, growth 32, 224x224x3",
-             year=2016, parameters=_count, min_size=32)(partial(densenet, _blocks, name=_name))  # fmt: skip
+PAPER = "Huang, Liu, van der Maaten & Weinberger 2017, Densely connected convolutional networks"
 
 
-@register("densenet_cifar", summary="DenseNet-BC for CIFAR (2016), e.g. -o depth=100 -o growth_rate=12",
-          year=2016, parameters=793_150, min_size=4)  # fmt: skip
+@register(
+    summary="DenseNet-121 (2016): dense blocks (6, 12, 24, 16), growth 32, 224x224x3",
+    year=2016,
+    paper=PAPER,
+    reported=Reported(top1=75.0, top5=92.3, protocol="Huang et al. 2017, Table 3: single crop, top-1 error 25.02%, top-5 7.71%"),
+    parameters=8_062_504,
+    min_size=32,
+)
+def densenet121(input_shape=(224, 224, 3), num_classes=1000, growth_rate=32, compression=0.5,
+                stem_filters=64) -> keras.Model:  # fmt: skip
+    """DenseNet-121: dense blocks of 6, 12, 24, 16 layers (:func:`densenet`)."""
+    return densenet((6, 12, 24, 16), input_shape, num_classes, growth_rate, compression, stem_filters, name="densenet121")
+
+
+@register(
+    summary="DenseNet-169 (2016): dense blocks (6, 12, 32, 32), growth 32, 224x224x3",
+    year=2016,
+    paper=PAPER,
+    reported=Reported(top1=76.2, top5=93.2, protocol="Huang et al. 2017, Table 3: single crop, top-1 error 23.80%, top-5 6.85%"),
+    parameters=14_307_880,
+    min_size=32,
+)
+def densenet169(input_shape=(224, 224, 3), num_classes=1000, growth_rate=32, compression=0.5,
+                stem_filters=64) -> keras.Model:  # fmt: skip
+    """DenseNet-169: dense blocks of 6, 12, 32, 32 layers (:func:`densenet`)."""
+    return densenet((6, 12, 32, 32), input_shape, num_classes, growth_rate, compression, stem_filters, name="densenet169")
+
+
+@register(
+    summary="DenseNet-201 (2016): dense blocks (6, 12, 48, 32), growth 32, 224x224x3",
+    year=2016,
+    paper=PAPER,
+    reported=Reported(top1=77.4, top5=93.7, protocol="Huang et al. 2017, Table 3: single crop, top-1 error 22.58%, top-5 6.34%"),
+    parameters=20_242_984,
+    min_size=32,
+)
+def densenet201(input_shape=(224, 224, 3), num_classes=1000, growth_rate=32, compression=0.5,
+                stem_filters=64) -> keras.Model:  # fmt: skip
+    """DenseNet-201: dense blocks of 6, 12, 48, 32 layers (:func:`densenet`)."""
+    return densenet((6, 12, 48, 32), input_shape, num_classes, growth_rate, compression, stem_filters, name="densenet201")
+
+
+@register(
+    summary="DenseNet-BC for CIFAR (2016), e.g. -o depth=100 -o growth_rate=12",
+    year=2016,
+    parameters=793_150,
+    min_size=4,
+    paper=PAPER,
+)
 def densenet_cifar(input_shape=(32, 32, 3), num_classes: int = 10, depth: int = 100,
                    growth_rate: int = 12) -> keras.Model:  # fmt: skip
     """DenseNet-BC-``depth``-``growth_rate``: three blocks of ``(depth - 4) / 6`` bottleneck

@@ -24,11 +24,11 @@ from cnnkit.models.registry import register
 
 
 @register(
-    "ccnn",
     summary="Continuous CNN of Yang et al. (2018) on 9x9x4 DE grids (EEG emotion)",
     takes="de_grid",
     year=2018,
     parameters=6_233_602,
+    paper="Yang, Wu, Qiu, Lu & Zheng 2018, Continuous convolutional neural network with 3D input for EEG-based emotion recognition",
 )
 def ccnn(
     input_shape=(9, 9, 4), num_classes: int = 2, activation: str = "relu", dropout: float = 0.5
@@ -48,7 +48,11 @@ def ccnn(
     return keras.Model(inputs, outputs, name="ccnn")
 
 
-@register("eeg_mlp", summary="Dense baseline on flattened EEG band features", takes="de_grid", parameters=298_242)
+@register(
+    summary="Dense baseline on flattened EEG band features",
+    takes="de_grid",
+    parameters=298_242,
+)
 def eeg_mlp(
     input_shape=(9, 9, 4), num_classes: int = 2, units=(512, 256), dropout: float = 0.5
 ) -> keras.Model:
@@ -73,8 +77,11 @@ def _cnn1d_rnn(input_shape, num_classes, recurrent, filters, units, name):
     return keras.Model(inputs, outputs, name=name)
 
 
-@register("cnn1d_lstm", summary="1D-CNN + LSTM over EEG windows, four valence-arousal quadrants",
-          takes="eeg_window", parameters=305_796)  # fmt: skip
+@register(
+    summary="1D-CNN + LSTM over EEG windows, four valence-arousal quadrants",
+    takes="eeg_window",
+    parameters=305_796,
+)
 def cnn1d_lstm(
     input_shape=(128, 32), num_classes: int = 4, filters: int = 64, units: int = 64
 ) -> keras.Model:
@@ -86,8 +93,11 @@ def cnn1d_lstm(
     return _cnn1d_rnn(input_shape, num_classes, layers.LSTM, filters, units, "cnn1d_lstm")
 
 
-@register("cnn1d_gru", summary="1D-CNN + GRU over EEG windows, four valence-arousal quadrants",
-          takes="eeg_window", parameters=297_732)  # fmt: skip
+@register(
+    summary="1D-CNN + GRU over EEG windows, four valence-arousal quadrants",
+    takes="eeg_window",
+    parameters=297_732,
+)
 def cnn1d_gru(input_shape=(128, 32), num_classes: int = 4, filters: int = 64, units: int = 64) -> keras.Model:
     """As :func:`cnn1d_lstm` with a GRU."""
     return _cnn1d_rnn(input_shape, num_classes, layers.GRU, filters, units, "cnn1d_gru")

@@ -25,7 +25,7 @@ import keras
 from keras import layers
 
 from cnnkit.models.layers import LocalResponseNormalization
-from cnnkit.models.registry import register
+from cnnkit.models.registry import Reported, register
 
 
 def _classifier(x, num_classes, name="predictions"):
@@ -77,8 +77,14 @@ def _auxiliary_head(x, num_classes, name):
     return _classifier(x, num_classes, name=f"{name}_predictions")
 
 
-@register("googlenet", summary="GoogLeNet / Inception-v1 (2014) as published: 9 inception modules, 224x224x3",
-          year=2014, parameters=6_998_552, min_size=16)  # fmt: skip
+@register(
+    summary="GoogLeNet / Inception-v1 (2014) as published: 9 inception modules, 224x224x3",
+    year=2014,
+    parameters=6_998_552,
+    min_size=16,
+    paper="Szegedy et al. 2015, Going deeper with convolutions",
+    reported=Reported(top1=71.0, top5=90.8, protocol="Szegedy et al. 2016 (Inception-v3), Table 3: GoogLeNet, 1 crop, top-1 error 29%, top-5 9.2%"),
+)
 def googlenet(input_shape=(224, 224, 3), num_classes: int = 1000, aux_logits: bool = False,
               dropout: float = 0.4, width: float = 1.0) -> keras.Model:  # fmt: skip
     """GoogLeNet (Table 1 of the paper). Outputs on 224x224: stem 56x56x192 -> 3a, 3b 28x28 ->
@@ -201,8 +207,14 @@ def inception_c(x, name):
     return layers.Concatenate(name=name)([b1, b3, bd, _pool_branch(x, 192, name)])
 
 
-@register("inception_v3", summary="Inception-v3 (2015): factorized convolutions, batch norm, 299x299x3",
-          year=2015, parameters=23_851_784, min_size=16)  # fmt: skip
+@register(
+    summary="Inception-v3 (2015): factorized convolutions, batch norm, 299x299x3",
+    year=2015,
+    parameters=23_851_784,
+    min_size=16,
+    paper="Szegedy et al. 2016, Rethinking the Inception architecture for computer vision",
+    reported=Reported(top1=78.8, top5=94.4, protocol="Szegedy et al. 2016, Table 3: Inception-v3 (BN-auxiliary), 1 crop, top-1 error 21.2%, top-5 5.6%"),
+)
 def inception_v3(input_shape=(299, 299, 3), num_classes: int = 1000) -> keras.Model:
     """Inception-v3 as keras.applications builds it: stem 35x35x192 -> 3 x :func:`inception_a`
     (mixed0-2) -> :func:`reduction_a` (mixed3) -> 4 x :func:`inception_b` (mixed4-7, widths
@@ -262,8 +274,14 @@ def _xception_down(x, filters, name, activate_first=True):
     return layers.Add(name=f"{name}_add")([x, residual])
 
 
-@register("xception", summary="Xception (2016): depthwise separable convolutions with shortcuts, 299x299x3",
-          year=2016, parameters=22_910_480, min_size=32)  # fmt: skip
+@register(
+    summary="Xception (2016): depthwise separable convolutions with shortcuts, 299x299x3",
+    year=2016,
+    parameters=22_910_480,
+    min_size=32,
+    paper="Chollet 2017, Xception: deep learning with depthwise separable convolutions",
+    reported=Reported(top1=79.0, top5=94.5, protocol="Chollet 2017, Table 1: single crop, top-1 0.790, top-5 0.945"),
+)
 def xception(input_shape=(299, 299, 3), num_classes: int = 1000) -> keras.Model:
     """Xception as keras.applications builds it: entry flow (two convolutions, three
     down-sampling blocks 128-256-728), middle flow (8 residual blocks of three 728-wide

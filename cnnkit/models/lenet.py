@@ -75,12 +75,12 @@ def rbf_centers(num_classes: int = 10) -> np.ndarray:
 
 
 @register(
-    "lenet5_classic",
     summary="LeNet-5 as published (1998): 32x32x1, partial C3, trainable subsampling, RBF output",
     fixed_input=True,
     fit_input="pad",
     year=1998,
     parameters=60_840,
+    paper="LeCun, Bottou, Bengio & Haffner 1998, Gradient-based learning applied to document recognition",
 )
 def lenet5_classic(input_shape=(32, 32, 1), num_classes: int = 10) -> keras.Model:
     """LeNet-5 exactly as in LeCun et al. (1998).
@@ -119,11 +119,11 @@ def lenet5_classic(input_shape=(32, 32, 1), num_classes: int = 10) -> keras.Mode
 
 
 @register(
-    "lenet5",
     summary="LeNet-5 in its textbook form: 28x28 input, sigmoid/ReLU, average/max pooling, softmax",
     year=1998,
     parameters=61_706,
     min_size=12,
+    paper="LeCun, Bottou, Bengio & Haffner 1998 (in its textbook form)",
 )
 def lenet5(
     input_shape=(28, 28, 1),

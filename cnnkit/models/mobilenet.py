@@ -20,13 +20,11 @@ usual CIFAR adaptation, so a 32x32 image ends at 2x2 instead of 1x1.
 
 from __future__ import annotations
 
-from functools import partial
-
 import keras
 from keras import layers
 
 from cnnkit.models.layers import MixedDepthwiseConv2D
-from cnnkit.models.registry import register
+from cnnkit.models.registry import Reported, register
 
 
 def _stem_stride(input_shape) -> int:
@@ -62,8 +60,14 @@ MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
                     (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))  # fmt: skip
 
 
-@register("mobilenet", summary="MobileNet (2017): 13 depthwise separable blocks, 224x224x3, -o alpha=0.5",
-          year=2017, parameters=4_253_864, min_size=32)  # fmt: skip
+@register(
+    summary="MobileNet (2017): 13 depthwise separable blocks, 224x224x3, -o alpha=0.5",
+    year=2017,
+    parameters=4_253_864,
+    min_size=32,
+    paper="Howard et al. 2017, MobileNets: efficient convolutional neural networks for mobile vision applications",
+    reported=Reported(top1=70.6, protocol="Howard et al. 2017, Table 8: 1.0 MobileNet-224"),
+)
 def mobilenet(input_shape=(224, 224, 3), num_classes: int = 1000, alpha: float = 1.0,
               dropout: float = 1e-3) -> keras.Model:  # fmt: skip
     """MobileNet v1 with width multiplier ``alpha``; the classifier is a 1x1 convolution on the
@@ -123,8 +127,14 @@ MOBILENET_V2_BLOCKS = (
 )  # fmt: skip
 
 
-@register("mobilenet_v2", summary="MobileNetV2 (2018): inverted residual blocks, 224x224x3, -o alpha=0.5",
-          year=2018, parameters=3_538_984, min_size=32)  # fmt: skip
+@register(
+    summary="MobileNetV2 (2018): inverted residual blocks, 224x224x3, -o alpha=0.5",
+    year=2018,
+    parameters=3_538_984,
+    min_size=32,
+    paper="Sandler et al. 2018, MobileNetV2: inverted residuals and linear bottlenecks",
+    reported=Reported(top1=72.0, protocol="Sandler et al. 2018, Table 4: MobileNetV2 1.0"),
+)
 def mobilenet_v2(input_shape=(224, 224, 3), num_classes: int = 1000, alpha: float = 1.0) -> keras.Model:
     """MobileNetV2 with width multiplier ``alpha`` (keras.applications' layer names)."""
     inputs = keras.Input(shape=input_shape, name="image")
@@ -196,6 +206,7 @@ def _rows(count, *row):
     return [row] * count
 
 
+MIXNET_PAPER = "Tan & Le 2019, MixConv: mixed depthwise convolutional kernels"
 MIXNET_BLOCKS = {
     "mixnet_s": (16, [
         (16, (3,), 1, 1, "relu", 0, 1, 1),
@@ -240,6 +251,27 @@ def mixnet(variant, input_shape=(224, 224, 3), num_classes: int = 1000, dropout:
 
 # count_params() with 1,000 classes: 4,134,606 / 5,014,382 trainable (timm's counts; the paper
 # rounds them to 4.1M / 5.0M) plus the batch-norm moving statistics.
-for _name, _size, _count in (("mixnet_s", "S", 4_166_798), ("mixnet_m", "M", 5_056_094)):
-    register(_name, summary=f"MixNet-{_size} (2019): mixed 3x3-11x11 depthwise kernels, SE, swish, 224x224x3",
-             year=2019, parameters=_count, min_size=32)(partial(mixnet, _name))  # fmt: skip
+@register(
+    summary="MixNet-S (2019): mixed 3x3-11x11 depthwise kernels, SE, swish, 224x224x3",
+    year=2019,
+    paper=MIXNET_PAPER,
+    reported=Reported(top1=75.8, top5=92.8, protocol="Tan & Le 2019, Table 2: MixNet-S"),
+    parameters=4_166_798,
+    min_size=32,
+)
+def mixnet_s(input_shape=(224, 224, 3), num_classes: int = 1000, dropout: float = 0.2) -> keras.Model:
+    """MixNet-S: a 16-channel stem and the blocks of ``MIXNET_BLOCKS["mixnet_s"]`` (:func:`mixnet`)."""
+    return mixnet("mixnet_s", input_shape, num_classes, dropout)
+
+
+@register(
+    summary="MixNet-M (2019): mixed 3x3-11x11 depthwise kernels, SE, swish, 224x224x3",
+    year=2019,
+    paper=MIXNET_PAPER,
+    reported=Reported(top1=77.0, top5=93.3, protocol="Tan & Le 2019, Table 2: MixNet-M"),
+    parameters=5_056_094,
+    min_size=32,
+)
+def mixnet_m(input_shape=(224, 224, 3), num_classes: int = 1000, dropout: float = 0.2) -> keras.Model:
+    """MixNet-M: a 24-channel stem and the blocks of ``MIXNET_BLOCKS["mixnet_m"]`` (:func:`mixnet`)."""
+    return mixnet("mixnet_m", input_shape, num_classes, dropout)

@@ -3,18 +3,21 @@
 Each model family registers its builders with :func:`register`. A builder is a plain
 function ``builder(input_shape=..., num_classes=..., **options) -> keras.Model`` that
 returns an *uncompiled* functional model with named layers. Its facts live in one place:
-the default input shape is the default of the builder's own ``input_shape`` argument, and
-everything else (summary, year, the published parameter count, what input it takes) is
-given once to :func:`register`. The command line and the notebooks read them from here.
+the name is the builder's own name (as in timm's ``register_model``), the default input shape
+is the default of its ``input_shape`` argument, and everything else (summary, year, paper,
+reported ImageNet accuracy, the parameter count, what input it takes, pretrained weights) is
+given once to :func:`register`, in one :class:`ModelSpec` record. The command line and the notebooks read them from here.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 import keras
+import pandas as pd
 
 from cnnkit.errors import UnknownNameError
 
@@ -25,12 +28,34 @@ INPUT_KINDS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Reported:
+    """ImageNet accuracy as a paper reports it: a citation, not a measurement (cnnkit never trains
+    on ImageNet). ``top1`` / ``top5``: percent on the ILSVRC-2012 validation set; ``protocol``:
+    paper, table and evaluation protocol (single crop, 10 crops, ...), which differ between papers."""
+
+    top1: float
+    top5: float | None = None
+    protocol: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImagenetWeights:
+    """Where a backbone's ImageNet weights come from: the ``keras.applications`` constructor, how it
+    wants its pixels (``"tf"``, ``"caffe"`` or ``"raw255"``, see ``ImagenetPreprocessing``) and
+    the name of the file Keras caches for it without the top (``<keras home>/models/<file>.h5``)."""
+
+    application: str
+    preprocessing: str
+    file: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec:
-    """What the registry knows about one model.
+    """Everything cnnkit knows about one model, given once where its builder is defined.
 
     Attributes:
-        name: the registry name.
+        name: the registry name, which is the builder function's own name.
         builder: the function that builds it.
         summary: one line for ``python -m cnnkit models``.
         input_shape: the default input shape (the builder's own default).
@@ -41,11 +66,13 @@ class ModelSpec:
             zero padding, as LeNet-5 does with MNIST) or ``"resize"``.
         takes: the kind of input, a key of :data:`INPUT_KINDS`.
         year: the year of the paper that introduced the architecture.
+        paper: the paper (authors, year, title).
+        reported: the ImageNet accuracy the paper reports, with its protocol (:class:`Reported`).
         parameters: ``count_params()`` of the default build (trainable weights and batch-norm
             statistics), stated here so that a listing need not build every model; the tests
             check it against a real build, and the published counts separately.
-        pretrained: True for a backbone with downloadable ImageNet weights (its builder takes
-            ``weights=``; ``weights=None`` builds it offline).
+        weights: for a backbone with downloadable ImageNet weights (its builder takes
+            ``weights=``; ``weights=None`` builds it offline), where they come from.
         min_size: the smallest height and width cnnkit builds it for (below it the strided
             layers would leave nothing; the ImageNet families are not meant for less than 32).
     """
@@ -58,53 +85,83 @@ class ModelSpec:
     fit_input: str = "resize"
     takes: str = "images"
     year: int | None = None
+    paper: str | None = None
+    reported: Reported | None = None
     parameters: int | None = None
     min_size: int = 1
-    pretrained: bool = False
+    weights: ImagenetWeights | None = None
+
+    @property
+    def pretrained(self) -> bool:
+        """True for a backbone with ImageNet weights (a ``*_pretrained`` model)."""
+        return self.weights is not None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def default_input_shape(builder) -> tuple[int, ...]:
-    """The default of ``builder``'s ``input_shape`` argument (works for ``functools.partial``)."""
+    """The default of ``builder``'s ``input_shape`` argument."""
     parameter = inspect.signature(builder).parameters.get("input_shape")
     if parameter is None or parameter.default is inspect.Parameter.empty:
         raise TypeError(f"{builder!r} needs an input_shape argument with a default to be registered.")
     return tuple(parameter.default)
 
 
-def register(name: str, *, summary: str, fixed_input=False, fit_input="resize", takes="images",
-             year=None, parameters=None, min_size=1, pretrained=False):  # fmt: skip
-    """Decorator that adds a builder to the registry under ``name`` (see :class:`ModelSpec`)."""
-    if fit_input not in {"pad", "resize"}:
-        raise ValueError(f"fit_input must be 'pad' or 'resize', got {fit_input!r}.")
-    if takes not in INPUT_KINDS:
-        raise ValueError(f"takes must be one of {sorted(INPUT_KINDS)}, got {takes!r}.")
+def register(*, summary: str, **facts):
+    """Decorator that adds a builder to the registry under the builder's own name, with the
+    facts of :class:`ModelSpec` (``summary=`` and any of ``year``, ``paper``, ``reported``,
+    ``parameters``, ``fixed_input``, ``fit_input``, ``takes``, ``min_size``, ``weights``)::
+
+        @register(summary="LeNet-5 in its textbook form", year=1998, parameters=61_706)
+        def lenet5(input_shape=(28, 28, 1), num_classes=10): ...
+    """
+    if facts.get("fit_input", "resize") not in {"pad", "resize"}:
+        raise ValueError(f"fit_input must be 'pad' or 'resize', got {facts['fit_input']!r}.")
+    if facts.get("takes", "images") not in INPUT_KINDS:
+        raise ValueError(f"takes must be one of {sorted(INPUT_KINDS)}, got {facts['takes']!r}.")
 
     def decorator(builder):
+        name = getattr(builder, "__name__", "")
+        if not name.isidentifier():
+            raise TypeError(f"Register a named function (its name becomes the model's name), not {builder!r}.")
         if name in _REGISTRY:
             raise ValueError(f"A model named {name!r} is already registered.")
-        _REGISTRY[name] = ModelSpec(name, builder, summary, default_input_shape(builder), fixed_input,
-                                    fit_input, takes, year, parameters, min_size, pretrained)  # fmt: skip
+        _REGISTRY[name] = ModelSpec(name=name, builder=builder, summary=summary,
+                                    input_shape=default_input_shape(builder), **facts)  # fmt: skip
         return builder
 
     return decorator
 
 
-def list_models() -> list[str]:
-    """The registered model names, sorted."""
-    return sorted(_REGISTRY)
+def list_models(filter: str | Sequence[str] = "*", *, exclude: str | Sequence[str] = (), kind: str | None = None,
+                pretrained: bool | None = None, reported: bool | None = None) -> list[str]:  # fmt: skip
+    """The registered model names, sorted, optionally narrowed down.
+
+    Args:
+        filter: a shell-style pattern such as ``"resnet*"`` (or several); names matching any are kept.
+        exclude: patterns of names to leave out.
+        kind: only models that take this input (a key of :data:`INPUT_KINDS`, e.g. ``"images"``).
+        pretrained: only models with (True) or without (False) ImageNet weights.
+        reported: only models with (True) or without (False) a reported ImageNet accuracy.
+    """
+    if kind is not None and kind not in INPUT_KINDS:
+        raise ValueError(f"kind must be one of {sorted(INPUT_KINDS)}, got {kind!r}.")
+    keep = [filter] if isinstance(filter, str) else list(filter)
+    drop = [exclude] if isinstance(exclude, str) else list(exclude)
+    return [name for name, spec in sorted(_REGISTRY.items())
+            if any(fnmatchcase(name, p) for p in keep) and not any(fnmatchcase(name, p) for p in drop)
+            and (kind is None or spec.takes == kind)
+            and (pretrained is None or spec.pretrained == pretrained)
+            and (reported is None or (spec.reported is not None) == reported)]  # fmt: skip
 
 
-def imagenet_models() -> list[str]:
-    """The image models built for ImageNet-size input (at least 200 pixels by default; the
-    ``*_pretrained`` wrappers and the one-channel ``alexnet_textbook`` left out), with
-    ``lenet5_classic`` first as the historical baseline: the family notebook 07 compares."""
-    family = [name for name, spec in sorted(_REGISTRY.items())
-              if spec.takes == "images" and not spec.pretrained and name != "alexnet_textbook"
-              and min(spec.input_shape[:2]) >= 200]  # fmt: skip
-    return ["lenet5_classic", *family]
+def reported_accuracy() -> pd.DataFrame:
+    """The ImageNet accuracies the papers report (:class:`Reported`), one row per model that has
+    one, indexed by name: ``top1``, ``top5`` (percent) and ``source`` (paper, table, protocol)."""
+    rows = {name: {"top1": spec.reported.top1, "top5": spec.reported.top5, "source": spec.reported.protocol}
+            for name, spec in sorted(_REGISTRY.items()) if spec.reported is not None}  # fmt: skip
+    return pd.DataFrame.from_dict(rows, orient="index").astype({"top1": float, "top5": float})
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -21,13 +21,11 @@ devices under ``tf.distribute``. Convolutions followed by batch norm have no bia
 
 from __future__ import annotations
 
-from functools import partial
-
 import keras
 from keras import layers, ops
 
 from cnnkit.models.layers import PACKAGE
-from cnnkit.models.registry import register
+from cnnkit.models.registry import Reported, register
 
 BN_EPSILON = 1e-5
 
@@ -178,20 +176,82 @@ def resnet_imagenet(blocks, block, name, input_shape=(224, 224, 3), num_classes=
     return keras.Model(inputs, outputs, name=name + ("_v2" if preact else ""))
 
 
-IMAGENET = {  # name: (blocks per stage, block, published count: trainable + BN moving statistics)
-    "resnet18": ((2, 2, 2, 2), basic_block, 11_699_112),
-    "resnet34": ((3, 4, 6, 3), basic_block, 21_814_696),
-    "resnet50": ((3, 4, 6, 3), bottleneck_block, 25_610_152),
-    "resnet101": ((3, 4, 23, 3), bottleneck_block, 44_654_504),
-    "resnet152": ((3, 8, 36, 3), bottleneck_block, 60_344_232),
-}
+PAPER = "He, Zhang, Ren & Sun 2016, Deep residual learning for image recognition"
 
 
-for _name, (_blocks, _block, _count) in IMAGENET.items():
-    _kind = "basic" if _block is basic_block else "bottleneck"
-    # build("resnet50", ...) calls resnet_imagenet(blocks, block, "resnet50", input_shape=..., ...).
-    register(_name, summary=f"ResNet-{_name[6:]} for 224x224x3 ({_kind} blocks {_blocks})", year=2015,
-             parameters=_count, min_size=32)(partial(resnet_imagenet, _blocks, _block, _name))  # fmt: skip
+@register(
+    summary="ResNet-18 for 224x224x3 (basic blocks (2, 2, 2, 2))",
+    year=2015,
+    paper=PAPER,
+    reported=Reported(top1=72.1, protocol="He et al. 2016, Table 2: 18 layers, 10 crops, top-1 error 27.88%"),
+    parameters=11_699_112,
+    min_size=32,
+)
+def resnet18(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
+             stride_in="3x3") -> keras.Model:  # fmt: skip
+    """ResNet-18: 2 + 2 + 2 + 2 basic blocks in the four stages of :func:`resnet_imagenet`."""
+    return resnet_imagenet((2, 2, 2, 2), basic_block, "resnet18", input_shape, num_classes, shortcut, preact, sync_batchnorm,
+                           stride_in)
+
+
+@register(
+    summary="ResNet-34 for 224x224x3 (basic blocks (3, 4, 6, 3))",
+    year=2015,
+    paper=PAPER,
+    reported=Reported(top1=75.5, top5=92.5, protocol="He et al. 2016, Table 3: ResNet-34 B, 10 crops, top-1 error 24.52%, top-5 7.46%"),
+    parameters=21_814_696,
+    min_size=32,
+)
+def resnet34(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
+             stride_in="3x3") -> keras.Model:  # fmt: skip
+    """ResNet-34: 3 + 4 + 6 + 3 basic blocks in the four stages of :func:`resnet_imagenet`."""
+    return resnet_imagenet((3, 4, 6, 3), basic_block, "resnet34", input_shape, num_classes, shortcut, preact, sync_batchnorm,
+                           stride_in)
+
+
+@register(
+    summary="ResNet-50 for 224x224x3 (bottleneck blocks (3, 4, 6, 3))",
+    year=2015,
+    paper=PAPER,
+    reported=Reported(top1=77.2, top5=93.3, protocol="He et al. 2016, Table 3: ResNet-50, 10 crops, top-1 error 22.85%, top-5 6.71%"),
+    parameters=25_610_152,
+    min_size=32,
+)
+def resnet50(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
+             stride_in="3x3") -> keras.Model:  # fmt: skip
+    """ResNet-50: 3 + 4 + 6 + 3 bottleneck blocks in the four stages of :func:`resnet_imagenet`."""
+    return resnet_imagenet((3, 4, 6, 3), bottleneck_block, "resnet50", input_shape, num_classes, shortcut, preact, sync_batchnorm,
+                           stride_in)
+
+
+@register(
+    summary="ResNet-101 for 224x224x3 (bottleneck blocks (3, 4, 23, 3))",
+    year=2015,
+    paper=PAPER,
+    reported=Reported(top1=78.3, top5=94.0, protocol="He et al. 2016, Table 3: ResNet-101, 10 crops, top-1 error 21.75%, top-5 6.05%"),
+    parameters=44_654_504,
+    min_size=32,
+)
+def resnet101(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
+              stride_in="3x3") -> keras.Model:  # fmt: skip
+    """ResNet-101: 3 + 4 + 23 + 3 bottleneck blocks in the four stages of :func:`resnet_imagenet`."""
+    return resnet_imagenet((3, 4, 23, 3), bottleneck_block, "resnet101", input_shape, num_classes, shortcut, preact, sync_batchnorm,
+                           stride_in)
+
+
+@register(
+    summary="ResNet-152 for 224x224x3 (bottleneck blocks (3, 8, 36, 3))",
+    year=2015,
+    paper=PAPER,
+    reported=Reported(top1=78.6, top5=94.3, protocol="He et al. 2016, Table 3: ResNet-152, 10 crops, top-1 error 21.43%, top-5 5.71%"),
+    parameters=60_344_232,
+    min_size=32,
+)
+def resnet152(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
+              stride_in="3x3") -> keras.Model:  # fmt: skip
+    """ResNet-152: 3 + 8 + 36 + 3 bottleneck blocks in the four stages of :func:`resnet_imagenet`."""
+    return resnet_imagenet((3, 8, 36, 3), bottleneck_block, "resnet152", input_shape, num_classes, shortcut, preact, sync_batchnorm,
+                           stride_in)
 
 
 def cifar_network(depth=20, input_shape=(32, 32, 3), num_classes=10, shortcut="A", preact=False,
@@ -220,15 +280,23 @@ def cifar_network(depth=20, input_shape=(32, 32, 3), num_classes=10, shortcut="A
     return keras.Model(inputs, outputs, name=f"{name}{depth}" + ("_v2" if preact else ""))
 
 
-@register("resnet_cifar", summary="ResNet for CIFAR-10 (depth 6n+2, option A shortcuts), e.g. -o depth=56",
-          year=2015, parameters=271_098)  # fmt: skip
+@register(
+    summary="ResNet for CIFAR-10 (depth 6n+2, option A shortcuts), e.g. -o depth=56",
+    year=2015,
+    parameters=271_098,
+    paper="He, Zhang, Ren & Sun 2016, Deep residual learning for image recognition, Section 4.2",
+)
 def resnet_cifar(input_shape=(32, 32, 3), num_classes=10, depth=20, **options) -> keras.Model:
     """ResNet-``depth`` for 32x32 images; see :func:`cifar_network`."""
     return cifar_network(depth, input_shape, num_classes, **options)
 
 
-@register("plain_cifar", summary="The same CIFAR network without shortcuts (degradation experiment)",
-          year=2015, parameters=271_098)  # fmt: skip
+@register(
+    summary="The same CIFAR network without shortcuts (degradation experiment)",
+    year=2015,
+    parameters=271_098,
+    paper="He, Zhang, Ren & Sun 2016, Deep residual learning for image recognition, Section 4.2",
+)
 def plain_cifar(input_shape=(32, 32, 3), num_classes=10, depth=20, sync_batchnorm=False) -> keras.Model:
     """Plain-``depth``: :func:`cifar_network` with ``shortcut="none"``."""
     return cifar_network(depth, input_shape, num_classes, shortcut="none", sync_batchnorm=sync_batchnorm,

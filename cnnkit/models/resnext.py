@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from cnnkit.models.registry import register
+from cnnkit.models.registry import Reported, register
 
 
 def _bn(name):
@@ -43,8 +43,14 @@ def grouped_bottleneck(x, filters, stride=1, cardinality=32, base_width=4, name=
     return layers.Activation("relu", name=f"{name}_out")(layers.Add(name=f"{name}_add")([shortcut, y]))
 
 
-@register("resnext50_32x4d", summary="ResNeXt-50 32x4d (2016): grouped bottlenecks, cardinality 32, 224x224x3",
-          year=2016, parameters=25_097_128, min_size=32)  # fmt: skip
+@register(
+    summary="ResNeXt-50 32x4d (2016): grouped bottlenecks, cardinality 32, 224x224x3",
+    year=2016,
+    parameters=25_097_128,
+    min_size=32,
+    paper="Xie, Girshick, Dollar, Tu & He 2017, Aggregated residual transformations for deep neural networks",
+    reported=Reported(top1=77.8, protocol="Xie et al. 2017, Table 3: 224 single crop, top-1 error 22.2%"),
+)
 def resnext50_32x4d(input_shape=(224, 224, 3), num_classes: int = 1000, cardinality: int = 32,
                     base_width: int = 4) -> keras.Model:  # fmt: skip
     """ResNeXt-50 (32x4d): ResNet-50's stem and stages with :func:`grouped_bottleneck` blocks."""

@@ -21,21 +21,13 @@ that train from scratch without the paper's staged initialization). Any input of
 
 from __future__ import annotations
 
-from functools import partial
-
 import keras
 from keras import layers
 
-from cnnkit.models.registry import register
+from cnnkit.models.registry import Reported, register
 
-CONFIGS = {
-    "vgg11": (1, 1, 2, 2, 2),
-    "vgg13": (2, 2, 2, 2, 2),
-    "vgg16": (2, 2, 3, 3, 3),
-    "vgg19": (2, 2, 4, 4, 4),
-}
 WIDTHS = (64, 128, 256, 512, 512)
-PARAMETERS = {"vgg11": 132_863_336, "vgg13": 133_047_848, "vgg16": 138_357_544, "vgg19": 143_667_240}
+PAPER = "Simonyan & Zisserman 2015, Very deep convolutional networks for large-scale image recognition"
 
 
 def vgg_block(x, filters: int, convs: int, name: str, batch_norm: bool = False):
@@ -51,9 +43,10 @@ def vgg_block(x, filters: int, convs: int, name: str, batch_norm: bool = False):
     return layers.MaxPooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
-def vgg(config: str, input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool = False,
+def vgg(convs_per_block, name: str, input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool = False,
         dropout: float = 0.5, fc_units: int = 4096, width: float = 1.0) -> keras.Model:  # fmt: skip
-    """VGG configuration ``config`` (a key of :data:`CONFIGS`); see the module docstring.
+    """A VGG network with ``convs_per_block`` convolutions in each of its five blocks (64, 128, 256,
+    512 and 512 filters); see the module docstring.
 
     ``dropout`` follows fc1 and fc2 during training, as in the paper (keras.applications has
     none; dropout has no weights, so the weights and the inference outputs are the same).
@@ -65,16 +58,71 @@ def vgg(config: str, input_shape=(224, 224, 3), num_classes: int = 1000, batch_n
         raise ValueError(f"width must be positive, got {width}.")
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
-    for block, (filters, convs) in enumerate(zip(WIDTHS, CONFIGS[config], strict=True), start=1):
+    for block, (filters, convs) in enumerate(zip(WIDTHS, convs_per_block, strict=True), start=1):
         x = vgg_block(x, max(1, round(filters * width)), convs, f"block{block}", batch_norm)
     x = layers.Flatten(name="flatten")(x)
     for name in ("fc1", "fc2"):
         x = layers.Dense(fc_units, activation="relu", name=name)(x)
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=config + ("_bn" if batch_norm else ""))
+    return keras.Model(inputs, outputs, name=name + ("_bn" if batch_norm else ""))
 
 
-for _name, _count in PARAMETERS.items():
-    register(_name, summary=f"VGG-{_name[3:]} (2014): 3x3 convolutions {CONFIGS[_name]}, 224x224x3",
-             year=2014, parameters=_count, min_size=32)(partial(vgg, _name))  # fmt: skip
+@register(
+    summary="VGG-11 (2014): 3x3 convolutions (1, 1, 2, 2, 2), 224x224x3",
+    year=2014,
+    paper=PAPER,
+    reported=Reported(top1=70.4, top5=89.6, protocol="Simonyan & Zisserman 2015, Table 3: A, single scale 256, top-1 error 29.6%, top-5 10.4%"),
+    parameters=132_863_336,
+    min_size=32,
+)
+def vgg11(input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool = False, dropout: float = 0.5,
+          fc_units: int = 4096, width: float = 1.0) -> keras.Model:  # fmt: skip
+    """VGG-11, configuration A of the paper's Table 1: 1 | 1 | 2 | 2 | 2 convolutions per block.
+    The options are :func:`vgg`'s."""
+    return vgg((1, 1, 2, 2, 2), "vgg11", input_shape, num_classes, batch_norm, dropout, fc_units, width)
+
+
+@register(
+    summary="VGG-13 (2014): 3x3 convolutions (2, 2, 2, 2, 2), 224x224x3",
+    year=2014,
+    paper=PAPER,
+    reported=Reported(top1=71.3, top5=90.1, protocol="Simonyan & Zisserman 2015, Table 3: B, single scale 256, top-1 error 28.7%, top-5 9.9%"),
+    parameters=133_047_848,
+    min_size=32,
+)
+def vgg13(input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool = False, dropout: float = 0.5,
+          fc_units: int = 4096, width: float = 1.0) -> keras.Model:  # fmt: skip
+    """VGG-13, configuration B of the paper's Table 1: 2 | 2 | 2 | 2 | 2 convolutions per block.
+    The options are :func:`vgg`'s."""
+    return vgg((2, 2, 2, 2, 2), "vgg13", input_shape, num_classes, batch_norm, dropout, fc_units, width)
+
+
+@register(
+    summary="VGG-16 (2014): 3x3 convolutions (2, 2, 3, 3, 3), 224x224x3",
+    year=2014,
+    paper=PAPER,
+    reported=Reported(top1=73.0, top5=91.2, protocol="Simonyan & Zisserman 2015, Table 3: D, single scale 256, top-1 error 27.0%, top-5 8.8%"),
+    parameters=138_357_544,
+    min_size=32,
+)
+def vgg16(input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool = False, dropout: float = 0.5,
+          fc_units: int = 4096, width: float = 1.0) -> keras.Model:  # fmt: skip
+    """VGG-16, configuration D of the paper's Table 1: 2 | 2 | 3 | 3 | 3 convolutions per block.
+    The options are :func:`vgg`'s."""
+    return vgg((2, 2, 3, 3, 3), "vgg16", input_shape, num_classes, batch_norm, dropout, fc_units, width)
+
+
+@register(
+    summary="VGG-19 (2014): 3x3 convolutions (2, 2, 4, 4, 4), 224x224x3",
+    year=2014,
+    paper=PAPER,
+    reported=Reported(top1=72.7, top5=91.0, protocol="Simonyan & Zisserman 2015, Table 3: E, single scale 256, top-1 error 27.3%, top-5 9.0%"),
+    parameters=143_667_240,
+    min_size=32,
+)
+def vgg19(input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool = False, dropout: float = 0.5,
+          fc_units: int = 4096, width: float = 1.0) -> keras.Model:  # fmt: skip
+    """VGG-19, configuration E of the paper's Table 1: 2 | 2 | 4 | 4 | 4 convolutions per block.
+    The options are :func:`vgg`'s."""
+    return vgg((2, 2, 4, 4, 4), "vgg19", input_shape, num_classes, batch_norm, dropout, fc_units, width)

@@ -39,8 +39,12 @@ def wide_block(x, filters, stride=1, dropout=0.0, name="block"):
     return layers.Add(name=f"{name}_add")([shortcut, y])
 
 
-@register("wrn_cifar", summary="Wide ResNet (2016) for CIFAR, -o depth=28 -o width=10 (WRN-28-10)", year=2016,
-          parameters=36_497_146)  # fmt: skip
+@register(
+    summary="Wide ResNet (2016) for CIFAR, -o depth=28 -o width=10 (WRN-28-10)",
+    year=2016,
+    parameters=36_497_146,
+    paper="Zagoruyko & Komodakis 2016, Wide residual networks",
+)
 def wrn_cifar(input_shape=(32, 32, 3), num_classes: int = 10, depth: int = 28, width: int = 10,
               dropout: float = 0.0) -> keras.Model:  # fmt: skip
     """WRN-``depth``-``width`` (see the module docstring); ``dropout`` between the convolutions

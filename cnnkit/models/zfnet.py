@@ -26,11 +26,18 @@ import keras
 from keras import layers
 
 from cnnkit.models.layers import LocalResponseNormalization
-from cnnkit.models.registry import register
+from cnnkit.models.registry import Reported, register
 
 
-@register("zfnet", summary="ZFNet (2013): AlexNet with 7x7/2 first filters, 224x224x3, one tower",
-          fixed_input=True, fit_input="resize", year=2013, parameters=62_357_608)  # fmt: skip
+@register(
+    summary="ZFNet (2013): AlexNet with 7x7/2 first filters, 224x224x3, one tower",
+    fixed_input=True,
+    fit_input="resize",
+    year=2013,
+    parameters=62_357_608,
+    paper="Zeiler & Fergus 2014, Visualizing and understanding convolutional networks",
+    reported=Reported(top1=61.6, top5=83.5, protocol="Zeiler & Fergus 2014, Table 2: 1 convnet as in Fig. 3, top-1 error 38.4%, top-5 16.5%"),
+)
 def zfnet(
     input_shape=(224, 224, 3), num_classes: int = 1000, dropout: float = 0.5, lrn: bool = True
 ) -> keras.Model:
