@@ -3,7 +3,7 @@
 For each of N synthetic subjects (seeds 101, 102, ...): baseline-corrected DE grids, then an RBF
 SVM (cnnkit.evaluation.svm_classifier) with 10 trial-grouped folds and with 10 random segment
 folds, high vs low valence. Prints each subject, the mean and spread of both protocols and the
-targets they should meet (deap.CALIBRATION_TARGETS, from LibEER's trial-split figures on real
+targets they should meet (deap_synthetic.CALIBRATION_TARGETS, from LibEER's trial-split figures on real
 DEAP and the papers' segment-level ones), and the same for the null model (no emotion in the
 signals). Usage: python bench/deap_calibration.py [subjects, default 8]
 """
@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from cnnkit import evaluation
-from cnnkit.data import deap, eeg_features
+from cnnkit.data import deap, deap_synthetic, eeg_features
 
 
 def scores(data, ratings, svm):
@@ -31,16 +31,16 @@ def scores(data, ratings, svm):
 def main(subjects: int = 8):
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; {subjects} SYNTHETIC subjects, RBF SVM, 10 folds")
     svm = evaluation.svm_classifier()
-    for label, effect in (("calibrated model", deap.EMOTION_EFFECT), ("null model (no emotion)", 0.0)):
+    for label, effect in (("calibrated model", deap_synthetic.EMOTION_EFFECT), ("null model (no emotion)", 0.0)):
         rows = []
         started = time.perf_counter()
         for seed in range(101, 101 + subjects):
-            rows.append(scores(*deap.synthetic_subject(seed, emotion_effect=effect), svm))
+            rows.append(scores(*deap_synthetic.synthetic_subject(seed, emotion_effect=effect), svm))
             print(f"  {label}, seed {seed}: trial-grouped {rows[-1][0]:.3f}, random segment {rows[-1][1]:.3f}")
         grouped, random_split = np.array(rows).T
         print(f"{label}: trial-grouped folds {grouped.mean():.3f} +/- {grouped.std():.3f}, random segment folds "
               f"{random_split.mean():.3f} +/- {random_split.std():.3f} ({time.perf_counter() - started:.0f} s)")
-    for protocol, (low, high) in deap.CALIBRATION_TARGETS.items():
+    for protocol, (low, high) in deap_synthetic.CALIBRATION_TARGETS.items():
         print(f"target, {protocol}: {low:.2f} .. {high:.2f}")
 
 

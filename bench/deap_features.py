@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.data import deap, eeg_features
+from cnnkit.data import deap, deap_synthetic, eeg_features
 from cnnkit.files import data_dir
 
 
@@ -73,13 +73,13 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs")
     real = data_dir() / "deap"
     temporary = None
-    if len(list(real.glob("s[0-9][0-9].dat"))) == 32 and not deap.is_synthetic(real):
+    if len(list(real.glob("s[0-9][0-9].dat"))) == 32 and not deap_synthetic.is_synthetic(real):
         folder, kind = real, "DEAP"
     else:
         temporary = Path(tempfile.mkdtemp(prefix="cnnkit-deap-bench-"))
         folder, kind = temporary / "deap", "SYNTHETIC DEAP-format"  # its marker goes beside it
         started = time.perf_counter()
-        deap.write_synthetic(folder, subjects=32, seed=0)
+        deap_synthetic.write_synthetic(folder, subjects=32, seed=0)
         print(f"wrote 32 synthetic subjects in {time.perf_counter() - started:.0f} s")
     try:
         data, _ = deap.read_subject(folder / "s01.dat")

@@ -27,10 +27,10 @@ def main() -> int:
     args = parser.parse_args()
 
     import cnnkit
-    from cnnkit.data import folders
+    from cnnkit.data import samples
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    folder = folders.write_digit_folder(Path(tempfile.mkdtemp(prefix="cnnkit-folder-")), digits=range(10),
+    folder = samples.write_digit_folder(Path(tempfile.mkdtemp(prefix="cnnkit-folder-")), digits=range(10),
                                         per_class=args.per_class)  # fmt: skip
     started = time.perf_counter()
     data = cnnkit.load_dataset(str(folder), resize_to=32, channels=3, batch_size=128)

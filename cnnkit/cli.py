@@ -45,7 +45,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ log 
 import tensorflow as tf  # noqa: E402
 
 from cnnkit import evaluation, plots  # noqa: E402
-from cnnkit.data import augment, eeg, folders, images  # noqa: E402
+from cnnkit.data import augment, folders  # noqa: E402
+from cnnkit.data.loading import load_dataset  # noqa: E402
+from cnnkit.data.registry import DATASETS, datasets_table, get_dataset, list_datasets  # noqa: E402
 from cnnkit.errors import (  # noqa: E402
     BadOptionError,
     CnnkitError,
@@ -64,54 +66,11 @@ from cnnkit.files import (  # noqa: E402
     write_json,
     write_text,
 )
+from cnnkit.fitting import input_options  # noqa: E402
 from cnnkit.inference import RunFolderError, check_output_file, load_model_file  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
 from cnnkit.training import read_log, train, training_scope  # noqa: E402
-
-# Epochs when --epochs is not given: enough for each dataset to converge with LeNet-5.
-DEFAULT_EPOCHS = {"mnist_sample": 20, "digits": 60, "mnist": 15, "fashion_mnist": 20, "cifar10": 30,
-                  "deap": 30, "deap_synthetic": 30}  # fmt: skip
-FOLDER_EPOCHS = 20  # for a folder of your own images
-
-
-def input_options(model_name: str, dataset_name: str) -> dict:
-    """``load_dataset`` options that bring the dataset's images to the model's input.
-
-    Models with a fixed input (``lenet5_classic``: 32x32x1) get their images padded or
-    resized as their registry entry says; other models take the built-in datasets' images as
-    they are. Images of a folder are resized to the model's default input and channels.
-    """
-    from cnnkit.models import INPUT_KINDS
-
-    spec = get_spec(model_name)
-    if dataset_name in eeg.EEG_DATASETS:
-        if spec.takes == "images":
-            raise UnknownNameError(
-                f"{model_name} takes images, but {dataset_name} holds EEG; train an EEG model on it: "
-                f"{', '.join(n for n in list_models() if get_spec(n).takes != 'images')}."
-            )
-        return {"kind": spec.takes}
-    if spec.takes != "images":
-        raise UnknownNameError(
-            f"{model_name} takes {INPUT_KINDS[spec.takes]}, not images, so it cannot train on "
-            f"{dataset_name}. Train it with --dataset deap (DEAP's files in data/deap/) or --dataset deap_synthetic."
-        )
-    if folders.is_folder_dataset(dataset_name):
-        return {"resize_to": spec.input_shape[:2], "channels": spec.input_shape[2]}
-    native = images.NATIVE_SHAPES[dataset_name]
-    if not spec.fixed_input or native == spec.input_shape:
-        return {}
-    options = {}
-    if native[2] == 1 and spec.input_shape[2] == 3:  # gray digits into an RGB network: repeat the channel
-        options["channels"] = 3
-    elif native[2] != spec.input_shape[2]:
-        raise CnnkitError(
-            f"{model_name} takes {spec.input_shape[2]}-channel images but {dataset_name} has "
-            f"{native[2]} channels; choose a {'grayscale' if spec.input_shape[2] == 1 else 'colour'} dataset."
-        )
-    size = spec.input_shape[0]
-    return {**options, **({"pad_to": size} if spec.fit_input == "pad" else {"resize_to": spec.input_shape[:2]})}
 
 
 def _model_option(text: str) -> tuple[str, object]:
@@ -217,10 +176,11 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dataset",
         default="mnist_sample",
-        help=f"{', '.join(images.list_datasets())} (mnist_sample, the default: 5,000 real MNIST digits, offline), "
+        help=f"{', '.join(list_datasets())} (mnist_sample, the default: 5,000 real MNIST digits, offline), "
         "or a folder of your own images with one subfolder per class (see: python -m cnnkit datasets)",
     )
-    run.add_argument("--epochs", type=_positive_int, help=f"default per dataset: {DEFAULT_EPOCHS}")
+    run.add_argument("--epochs", type=_positive_int, help="default per dataset: " + ", ".join(
+        f"{name} {spec.default_epochs}" for name, spec in DATASETS.items()) + ", a folder 20")
     run.add_argument("--batch-size", type=_positive_int, default=32)
     run.add_argument("--learning-rate", type=_positive_float, default=3e-3, help="Adam's step size")
     run.add_argument(
@@ -259,7 +219,7 @@ def run_identity(args, options: dict, data_fingerprint: str) -> dict:
     identity["option"] = [list(pair) for pair in identity["option"]]
     identity["split"] = list(identity["split"])
     identity["input"] = {key: list(value) if isinstance(value, tuple) else value for key, value in options.items()}
-    if args.dataset in eeg.EEG_DATASETS:
+    if get_dataset(args.dataset).kind == "eeg":
         identity["subjects"] = args.subjects
     identity["data"] = data_fingerprint
     return identity
@@ -315,15 +275,11 @@ def run_training(args) -> dict:
     """Train, evaluate and write the run folder; returns the metrics written to metrics.json."""
     started = time.perf_counter()
     get_spec(args.model)  # unknown names fail here, before any data is loaded
-    folder = folders.is_folder_dataset(args.dataset)
-    if not folder and args.dataset not in images.NATIVE_SHAPES and args.dataset not in eeg.EEG_DATASETS:
-        raise UnknownNameError(
-            f"Unknown dataset {args.dataset!r}. Known datasets: {', '.join(images.list_datasets())}, "
-            "or the path of a folder of your own images."
-        )
+    dataset = get_dataset(args.dataset)  # unknown names fail here, with the known ones
+    folder = dataset.kind == "folder"
     options = input_options(args.model, args.dataset)  # a model that takes no images fails here
     args.option = typed_options(args.model, args.option)
-    args.epochs = epochs = args.epochs or DEFAULT_EPOCHS.get(args.dataset, FOLDER_EPOCHS)
+    args.epochs = epochs = args.epochs or dataset.default_epochs
     label = Path(args.dataset).resolve().name if folder else args.dataset
     out = args.out or Path("runs") / f"{args.model}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     created = [path for path in (out, *out.parents) if not path.exists()]
@@ -357,11 +313,12 @@ def _remove_if_unused(created: list[Path]) -> None:
 
 def _load_data(args, options: dict, out: Path):
     """The dataset of a ``train`` command: EEG (DEAP), an image folder or a built-in one."""
-    if args.dataset in eeg.EEG_DATASETS:
-        return eeg.load_eeg_dataset(args.dataset, options["kind"], subjects=args.subjects,
-                                    batch_size=args.batch_size, seed=args.seed)  # fmt: skip
-    folder = folders.is_folder_dataset(args.dataset)
-    return images.load_dataset(
+    kind = get_dataset(args.dataset).kind
+    if kind == "eeg":
+        return load_dataset(args.dataset, kind=options["kind"], subjects=args.subjects, batch_size=args.batch_size,
+                            seed=args.seed)  # fmt: skip
+    folder = kind == "folder"
+    return load_dataset(
         args.dataset,
         batch_size=args.batch_size,
         augment=augment.random_shift(0.08, seed=args.seed) if args.augment == "shift" else None,
@@ -377,7 +334,7 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
     data = _load_data(args, options, out)
     identity = run_identity(args, options, fingerprint_data(args, data))
     record = check_identity(out, identity)  # before anything in the folder is rewritten
-    synthetic = data.info.name.startswith("SYNTHETIC")
+    synthetic = data.info.synthetic
     finished_training = (out / "run.json").is_file()
     if not finished_training:
         with training_scope():
@@ -481,22 +438,6 @@ def training_history(out: Path):
     if frame is None:
         raise RunExistsError(f"{out} has run.json but no history.csv; choose another --out to train again.")
     return frame
-
-
-def datasets_table() -> str:
-    """Every dataset ``--dataset`` accepts, with its input and classes (EEG: per input kind)."""
-    rows = []
-    for name in images.list_datasets():
-        if name in eeg.EEG_DATASETS:
-            source = "SYNTHETIC, written by cnnkit" if name == "deap_synthetic" else "your licensed files in data/deap/"
-            rows.append(f"{name:14s} EEG, 32 subjects ({source}): de_grid 9x9x4 for ccnn / eeg_mlp (valence "
-                        "low/high), eeg_window 128x32 for cnn1d_* (4 quadrants)")  # fmt: skip
-        else:
-            shape = "x".join(map(str, images.NATIVE_SHAPES[name]))
-            rows.append(f"{name:14s} images {shape}, {len(images.CLASS_NAMES[name])} classes")
-    rows.append(f"{'PATH':14s} a folder of your own images, one subfolder per class (./NAME for a folder "
-                "named like a dataset)")  # fmt: skip
-    return "\n".join(rows)
 
 
 def models_table() -> str:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cnnkit.data import folders
+from cnnkit.data.registry import get_dataset, is_folder_dataset
 from cnnkit.errors import CnnkitError, RunExistsError
 from cnnkit.files import atomic_path, folder_lock, prepare_folder, printable, run_files, write_json
 from cnnkit.models.losses import predicts_penalties
@@ -212,7 +213,7 @@ def evaluate_run(run: Run, dataset: str, out_dir=None, batch_size: int = 128) ->
     A folder that holds a training run is refused, and the folder is locked while it is written
     (:func:`cnnkit.files.folder_lock`).
     """
-    name = Path(dataset).name if folders.is_folder_dataset(dataset) else dataset
+    name = Path(dataset).name if is_folder_dataset(dataset) else dataset
     out = Path(out_dir) if out_dir is not None else run.folder / "evaluations" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     # The lock keeps a training run (or a second evaluation) out of the folder while it is written.
     with folder_lock(out):
@@ -230,16 +231,16 @@ def evaluate_run(run: Run, dataset: str, out_dir=None, batch_size: int = 128) ->
 def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
     """:func:`evaluate_run`'s work, in the locked folder ``out``."""
     from cnnkit import evaluation, plots
-    from cnnkit.data import images
+    from cnnkit.data.loading import load_dataset
 
     height, width, channels = run.input_shape
-    if folders.is_folder_dataset(dataset):
+    if is_folder_dataset(dataset):
         found = folders.scan_folder(dataset)
         folders.check_image_files(found.paths, listing_problems=found.problems)
         class_names = found.class_names
         data = folders.file_pipeline(found.paths, found.labels, (height, width), channels, batch_size)
     else:
-        loaded = images.load_dataset(dataset, batch_size=batch_size, **_fit_options(run, dataset))
+        loaded = load_dataset(dataset, batch_size=batch_size, **_fit_options(run, dataset))
         class_names, data = loaded.info.class_names, loaded.test
     if tuple(class_names) != tuple(run.class_names):
         raise CnnkitError(
@@ -257,22 +258,17 @@ def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
 
 
 def _fit_options(run: Run, dataset: str) -> dict:
-    """``load_dataset`` options that bring a named dataset to the run's model input."""
-    from cnnkit.data import images
+    """``load_dataset`` options that bring a named dataset to the run's model input
+    (:func:`cnnkit.fitting.input_options`, with the input the model was trained on)."""
+    from cnnkit.errors import UnknownNameError
+    from cnnkit.fitting import image_options, input_options
+    from cnnkit.models import list_models
 
-    if dataset not in images.NATIVE_SHAPES:
-        from cnnkit.errors import UnknownNameError
-
-        raise UnknownNameError(
-            f"Unknown image dataset {dataset!r}. Known: {', '.join(sorted(images.CLASS_NAMES))}, or a folder."
-        )
-    native = images.NATIVE_SHAPES[dataset]
-    target = run.input_shape
-    options = {} if native[2] == target[2] else {"channels": target[2]}
-    if native[:2] != target[:2]:
-        model = run.settings.get("model")
-        from cnnkit.models import get_spec
-
-        pad = model is not None and get_spec(model).fit_input == "pad" and target[0] >= native[0]
-        options.update({"pad_to": target[0]} if pad else {"resize_to": target[:2]})
-    return options
+    spec = get_dataset(dataset)  # an unknown name fails here
+    if spec.kind != "images":
+        raise UnknownNameError(f"evaluate takes an image dataset or a folder of images, not {dataset!r} "
+                               "(DEAP runs are evaluated by train, on their test subjects' trials).")  # fmt: skip
+    model = run.settings.get("model")
+    if model in list_models():
+        return input_options(model, dataset, input_shape=run.input_shape)
+    return image_options(spec.native_shape, run.input_shape, model=run.folder.name, dataset=dataset)

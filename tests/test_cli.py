@@ -8,7 +8,8 @@ import keras
 import pandas as pd
 import pytest
 
-from cnnkit.cli import input_options, main
+from cnnkit.cli import main
+from cnnkit.fitting import input_options
 from cnnkit.models import list_models
 
 

@@ -7,7 +7,7 @@ import pytest
 from scipy.signal import welch
 
 from cnnkit import evaluation
-from cnnkit.data import deap, eeg_features
+from cnnkit.data import deap, deap_format, deap_synthetic, eeg_features
 from cnnkit.errors import CorruptDatasetError, DatasetNotFoundError
 from tests.dataset_files import RunsCode
 
@@ -15,16 +15,16 @@ from tests.dataset_files import RunsCode
 @pytest.fixture(scope="module")
 def synthetic_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("deap")
-    deap.write_synthetic(folder, subjects=2, seed=0)
+    deap_synthetic.write_synthetic(folder, subjects=2, seed=0)
     return folder
 
 
 def test_reader_round_trips_the_generated_files(synthetic_folder):
     files = deap.subject_files(synthetic_folder)
     assert [f.name for f in files] == ["s01.dat", "s02.dat"]
-    assert deap.is_synthetic(synthetic_folder)
+    assert deap_synthetic.is_synthetic(synthetic_folder)
     data, labels = deap.read_subject(files[1])
-    expected_data, expected_labels = deap.synthetic_subject(seed=2)
+    expected_data, expected_labels = deap_synthetic.synthetic_subject(seed=2)
     np.testing.assert_array_equal(data, expected_data)
     np.testing.assert_array_equal(labels, expected_labels)
     assert data.shape == (40, 40, 8064) and labels.shape == (40, 4)
@@ -106,29 +106,29 @@ def test_differential_entropy_of_white_noise_matches_the_closed_form():
         eeg_features.differential_entropy(np.ones((2, 128)))
 
 
-@pytest.mark.parametrize("band", list(eeg_features.BANDS))
+@pytest.mark.parametrize("band", list(deap_format.BANDS))
 def test_band_pass_power_is_concentrated_in_its_band(band):
     noise = np.random.default_rng(1).normal(size=(8, 128 * 60))
-    low, high = eeg_features.BANDS[band]
+    low, high = deap_format.BANDS[band]
     frequencies, power = welch(eeg_features.bandpass(noise, (low, high)), fs=128, nperseg=512)
     inside = power[:, (frequencies >= low - 1) & (frequencies <= high + 1)].sum()
     assert inside / power.sum() > 0.9
 
 
 def test_grid_positions_follow_the_10_20_system():
-    positions = eeg_features.GRID_POSITIONS
-    assert len(positions) == 32 and set(positions) == set(deap.EEG_CHANNELS)
+    positions = deap_format.GRID_POSITIONS
+    assert len(positions) == 32 and set(positions) == set(deap_format.EEG_CHANNELS)
     assert positions["Fp1"] == (0, 3) and positions["Fp2"] == (0, 5)
     assert positions["Cz"] == (4, 4) and positions["T7"] == (4, 0) and positions["T8"] == (4, 8)
     assert positions["Oz"] == (8, 4)
     features = np.arange(32 * 4, dtype=float).reshape(32, 4) + 1
     grid = eeg_features.to_grid(features)
     assert grid.shape == (9, 9, 4) and np.count_nonzero(grid[..., 0]) == 32
-    np.testing.assert_array_equal(grid[4, 4], features[deap.EEG_CHANNELS.index("Cz")])
+    np.testing.assert_array_equal(grid[4, 4], features[deap_format.EEG_CHANNELS.index("Cz")])
 
 
 def test_vectorized_features_equal_the_loop_reference():
-    data, _ = deap.synthetic_subject(seed=5)
+    data, _ = deap_synthetic.synthetic_subject(seed=5)
     piece = data[:2, :3]  # two trials, three channels
     fast = eeg_features.de_features(piece, threads=1)
     slow = eeg_features.de_features_reference(piece)
@@ -143,14 +143,14 @@ def test_vectorized_features_equal_the_loop_reference():
 @pytest.fixture(scope="module")
 def calibration_subjects():
     """Grid features and ratings of three synthetic subjects (seeds 101-103)."""
-    subjects = [deap.synthetic_subject(seed=101 + k) for k in range(3)]
+    subjects = [deap_synthetic.synthetic_subject(seed=101 + k) for k in range(3)]
     return [(eeg_features.to_grid(eeg_features.de_features(data[:, :32])).astype("float32"), ratings)
             for data, ratings in subjects]  # fmt: skip
 
 
 def test_features_carry_the_synthetic_effects(calibration_subjects):
-    channel = {name: i for i, name in enumerate(deap.EEG_CHANNELS)}
-    f3, f4 = eeg_features.GRID_POSITIONS["F3"], eeg_features.GRID_POSITIONS["F4"]
+    channel = {name: i for i, name in enumerate(deap_format.EEG_CHANNELS)}
+    f3, f4 = deap_format.GRID_POSITIONS["F3"], deap_format.GRID_POSITIONS["F4"]
     grids = np.concatenate([grid.mean(axis=1) for grid, _ in calibration_subjects])  # (120 trials, 9, 9, 4)
     ratings = np.concatenate([r for _, r in calibration_subjects])
     asymmetry = grids[:, f3[0], f3[1], 1] - grids[:, f4[0], f4[1], 1]  # left minus right frontal alpha
@@ -158,7 +158,7 @@ def test_features_carry_the_synthetic_effects(calibration_subjects):
     beta = grids[..., 2].sum(axis=(1, 2)) / 32
     assert np.corrcoef(beta, ratings[:, 1])[0, 1] > 0.4  # more beta with higher arousal
     # Volume conduction: neighbouring electrodes agree, distant ones do not.
-    data, _ = deap.synthetic_subject(seed=101)
+    data, _ = deap_synthetic.synthetic_subject(seed=101)
     alpha = eeg_features.de_features(data[:5, :32])[..., 1].reshape(-1, 32)
     correlation = np.corrcoef(alpha.T)
     assert correlation[channel["F3"], channel["FC1"]] > 0.7
@@ -166,7 +166,7 @@ def test_features_carry_the_synthetic_effects(calibration_subjects):
 
 
 def test_the_synthetic_data_is_as_hard_as_real_deap(calibration_subjects):
-    """The calibration targets of :func:`deap.synthetic_subject`: an RBF SVM, 10 folds per subject,
+    """The calibration targets of :func:`deap_synthetic.synthetic_subject`: an RBF SVM, 10 folds per subject,
     near LibEER's trial-split figures with trial-grouped folds and near the papers' segment-level
     figures with random segment folds; with no emotion in the signals, grouped folds sit at chance."""
     svm = evaluation.svm_classifier()
@@ -177,9 +177,9 @@ def test_the_synthetic_data_is_as_hard_as_real_deap(calibration_subjects):
         for protocol, folds in (("trial-grouped folds", evaluation.grouped_folds(trials, y, n_splits=10)),
                                 ("random segment folds", evaluation.segment_folds(y, n_splits=10))):  # fmt: skip
             scores[protocol].append(evaluation.cross_validate(svm, x, y, folds)["accuracy"].mean())
-    for protocol, (low, high) in deap.CALIBRATION_TARGETS.items():
+    for protocol, (low, high) in deap_synthetic.CALIBRATION_TARGETS.items():
         assert low <= np.mean(scores[protocol]) <= high, (protocol, scores[protocol])
-    data, ratings = deap.synthetic_subject(seed=101, emotion_effect=0)
+    data, ratings = deap_synthetic.synthetic_subject(seed=101, emotion_effect=0)
     x = eeg_features.to_grid(eeg_features.de_features(data[:, :32])).reshape(-1, 9, 9, 4)
     y = np.repeat(deap.binary_labels(ratings), 60)
     null = evaluation.cross_validate(svm, x, y, evaluation.grouped_folds(trials, y, n_splits=10))
@@ -212,7 +212,7 @@ def test_synthetic_files_are_readable_as_deap_documents_them(synthetic_folder):
     import pickletools
 
     raw = (synthetic_folder / "s01.dat").read_bytes()
-    expected_data, expected_labels = deap.synthetic_subject(seed=1)
+    expected_data, expected_labels = deap_synthetic.synthetic_subject(seed=1)
     content = numpy1_load(raw)
     np.testing.assert_array_equal(content["data"], expected_data)
     np.testing.assert_array_equal(content["labels"], expected_labels)
@@ -225,7 +225,7 @@ def test_synthetic_files_are_readable_as_deap_documents_them(synthetic_folder):
     with pytest.raises(ModuleNotFoundError, match="NumPy 1.x"):
         numpy1_load(pickle.dumps({"data": expected_data[:1], "labels": expected_labels}, protocol=2))
     assert sorted(p.name for p in synthetic_folder.iterdir()) == ["s01.dat", "s02.dat"]
-    assert deap.marker_path(synthetic_folder).read_text().startswith("The sNN.dat files in")
+    assert deap_synthetic.marker_path(synthetic_folder).read_text().startswith("The sNN.dat files in")
 
 
 def test_the_feature_cache_lives_outside_the_folder(synthetic_folder):
@@ -240,24 +240,24 @@ def test_the_feature_cache_lives_outside_the_folder(synthetic_folder):
 
 def test_an_older_synthetic_folder_is_rewritten_with_the_current_model(tmp_path):
     folder = tmp_path / "deap_synthetic"
-    deap.write_synthetic(folder, subjects=1)
-    deap.marker_path(folder).write_text("SYNTHETIC, model version 1\n")
+    deap_synthetic.write_synthetic(folder, subjects=1)
+    deap_synthetic.marker_path(folder).write_text("SYNTHETIC, model version 1\n")
     (folder / "SYNTHETIC.txt").write_text("old marker inside the folder")
     (folder / "de_features_128.npz").write_bytes(b"old cache")
-    assert deap.synthetic_version(folder) == 1
-    deap.ensure_synthetic(folder, subjects=1)
-    assert deap.synthetic_version(folder) == deap.SYNTHETIC_VERSION
+    assert deap_synthetic.synthetic_version(folder) == 1
+    deap_synthetic.ensure_synthetic(folder, subjects=1)
+    assert deap_synthetic.synthetic_version(folder) == deap_synthetic.SYNTHETIC_VERSION
     assert [p.name for p in folder.iterdir()] == ["s01.dat"]
 
 
 def test_default_folder_falls_back_to_synthetic_files_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNKIT_DATA", str(tmp_path))
-    folder = deap.default_folder(subjects=1, seed=0)
-    assert folder == tmp_path / "deap_synthetic" and deap.is_synthetic(folder)
+    folder = deap_synthetic.default_folder(subjects=1, seed=0)
+    assert folder == tmp_path / "deap_synthetic" and deap_synthetic.is_synthetic(folder)
     assert [p.name for p in deap.subject_files(folder)] == ["s01.dat"]
-    assert "SYNTHETIC DATA" in deap.source_banner(folder, 1)
+    assert "SYNTHETIC DATA" in deap_synthetic.source_banner(folder, 1)
     real = tmp_path / "deap"
     real.mkdir()
     (folder / "s01.dat").rename(real / "s01.dat")  # a "real" folder: DEAP files without the marker
-    assert deap.default_folder(subjects=1) == real
-    assert "Real DEAP recordings: 1 subject from" in deap.source_banner(real, 1)
+    assert deap_synthetic.default_folder(subjects=1) == real
+    assert "Real DEAP recordings: 1 subject from" in deap_synthetic.source_banner(real, 1)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cnnkit import evaluation
-from cnnkit.data import deap, eeg_features
+from cnnkit.data import deap, deap_format, deap_synthetic, eeg_features
 from cnnkit.models import build
 
 
@@ -43,7 +43,7 @@ def test_ccnn_pads_its_4x4_convolutions_as_pytorch_padding_same_does():
 
 
 def test_recurrent_models_take_eeg_windows():
-    data, ratings = deap.synthetic_subject(seed=1)
+    data, ratings = deap_synthetic.synthetic_subject(seed=1)
     windows = eeg_features.eeg_windows(data[:4, :32])
     assert windows.shape == (4, 60, 128, 32)
     # Scaled per channel over all trials: each channel spans exactly [0, 1] across the trials,
@@ -58,7 +58,7 @@ def test_recurrent_models_take_eeg_windows():
     # (valence, arousal) -> quadrant; "high" means a rating above 5, so 5 itself is low.
     ratings = np.array([[7, 7, 1, 1], [7, 3, 1, 1], [3, 7, 1, 1], [3, 3, 1, 1], [5, 5.01, 1, 1], [5.01, 5, 1, 1]])
     np.testing.assert_array_equal(deap.quadrant_labels(ratings), [0, 1, 2, 3, 2, 1])
-    assert [deap.QUADRANTS[q] for q in deap.quadrant_labels(ratings[:4])] == ["HVHA", "HVLA", "LVHA", "LVLA"]
+    assert [deap_format.QUADRANTS[q] for q in deap.quadrant_labels(ratings[:4])] == ["HVHA", "HVLA", "LVHA", "LVLA"]
 
 
 def test_grouped_folds_never_share_a_trial():
@@ -80,7 +80,7 @@ def test_ccnn_learns_the_synthetic_trials():
     """On random segment folds (one fold of four, 3 epochs) the CCNN recognizes trials it has seen
     well above chance: it trains. (That trial-grouped folds score far lower is asserted for the
     SVM in test_deap.py and for both in notebook 04's claims.)"""
-    data, ratings = deap.synthetic_subject(seed=4)
+    data, ratings = deap_synthetic.synthetic_subject(seed=4)
     x = eeg_features.to_grid(eeg_features.de_features(data[:, :32])).astype("float32").reshape(-1, 9, 9, 4)
     labels = np.repeat(deap.binary_labels(ratings, "valence"), 60)
     classifier = evaluation.keras_classifier(lambda shape, k: build("ccnn", input_shape=shape, num_classes=k), epochs=3)

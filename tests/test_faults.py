@@ -111,13 +111,13 @@ def test_a_loss_that_turns_nan_stops_at_once_and_keeps_the_last_good_state(digit
 def test_a_run_that_diverges_at_once_exits_nonzero_with_one_line(tmp_path, monkeypatch, capsys):
     import dataclasses
 
-    load = cli.images.load_dataset
+    load = cli.load_dataset
 
     def with_nan_pixels(*args, **kwargs):  # a dataset with NaN pixels makes the first loss NaN
         data = load(*args, **kwargs)
         return dataclasses.replace(data, train=data.train.map(lambda x, y: (x * float("nan"), y)))
 
-    monkeypatch.setattr(cli.images, "load_dataset", with_nan_pixels)
+    monkeypatch.setattr(cli, "load_dataset", with_nan_pixels)
     out = tmp_path / "run"
     code = cli.main(["train", "lenet5", "--dataset", "digits", "--epochs", "2", "--out", str(out)])
     err = capsys.readouterr().err
@@ -194,7 +194,7 @@ def test_a_second_run_on_a_busy_folder_is_refused_at_once_and_a_dead_owners_lock
     try:
         assert owner.stdout.readline().strip() == "locked"
         loaded = []
-        monkeypatch.setattr(cli.images, "load_dataset", lambda *a, **k: loaded.append(1))
+        monkeypatch.setattr(cli, "load_dataset", lambda *a, **k: loaded.append(1))
         started = time.perf_counter()
         code = cli.main(["train", "lenet5", "--dataset", "digits", "--out", str(out)])
         err = capsys.readouterr().err
@@ -227,7 +227,7 @@ def test_the_lock_is_reentrant_within_one_process(tmp_path):
 
 
 def test_an_out_path_that_is_a_file_or_under_a_file_fails_before_loading_data(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli.images, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr(cli, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
     file = tmp_path / "file.txt"
     file.write_text("precious")
     for out, message in (
@@ -241,7 +241,7 @@ def test_an_out_path_that_is_a_file_or_under_a_file_fails_before_loading_data(tm
 
 
 def test_an_out_folder_that_cannot_be_written_fails_before_loading_data(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli.images, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    monkeypatch.setattr(cli, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o500)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from cnnkit import cli
-from cnnkit.data import folders, load_dataset
+from cnnkit.data import load_dataset, samples
 from cnnkit.data.folders import BadImageFilesError, FolderDatasetError, check_image_files, scan_folder
 from cnnkit.inference import evaluate_run, load_run, predict_files
 
@@ -20,7 +20,7 @@ from cnnkit.inference import evaluate_run, load_run, predict_files
 @pytest.fixture(scope="module")
 def digit_folder(tmp_path_factory):
     # Real MNIST digits as PNG files; the classes named out of alphabetical order on purpose.
-    return folders.write_digit_folder(tmp_path_factory.mktemp("images") / "digits", digits=(3, 1, 7), per_class=20)
+    return samples.write_digit_folder(tmp_path_factory.mktemp("images") / "digits", digits=(3, 1, 7), per_class=20)
 
 
 def test_a_folder_loads_with_sorted_classes_a_stratified_fixed_split_and_its_own_image_size(digit_folder, capsys):

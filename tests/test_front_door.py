@@ -6,13 +6,13 @@ import sys
 import pytest
 
 from cnnkit import cli, load_dataset
-from cnnkit.data import images
+from cnnkit.data import registry
 
 
 def test_the_datasets_command_lists_every_dataset_the_train_command_accepts(capsys, monkeypatch, tmp_path):
     done = subprocess.run([sys.executable, "-m", "cnnkit", "datasets"], capture_output=True, text=True)
     listed = [line.split()[0] for line in done.stdout.splitlines()]
-    assert done.returncode == 0 and listed == [*images.list_datasets(), "PATH"]
+    assert done.returncode == 0 and listed == [*registry.list_datasets(), "PATH"]
     assert {"deap", "deap_synthetic", "mnist_sample", "cifar10"} <= set(listed)
     routed = []
     monkeypatch.chdir(tmp_path)

@@ -22,7 +22,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from cnnkit.data import deap, image_files, load_arrays, safe_pickle
+from cnnkit.data import deap, deap_format, image_files, load_arrays, safe_pickle
 from cnnkit.errors import CorruptDatasetError
 from tests import dataset_files
 
@@ -153,7 +153,7 @@ def test_a_code_running_pickle_still_runs_no_code(tmp_path):
 def test_a_deap_file_far_larger_than_the_real_ones_is_refused_before_reading(tmp_path):
     path = tmp_path / "s01.dat"
     with open(path, "wb") as stream:
-        stream.truncate(deap.MAX_FILE_BYTES + 1)  # sparse: no disk space used
+        stream.truncate(deap_format.MAX_FILE_BYTES + 1)  # sparse: no disk space used
     with pytest.raises(CorruptDatasetError, match="far more than a DEAP subject file"):
         deap.read_subject(path)
 

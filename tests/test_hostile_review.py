@@ -24,8 +24,9 @@ import pytest
 from PIL import Image
 
 from cnnkit import cli
-from cnnkit.data import deap, eeg_features, folders, load_dataset
-from cnnkit.data.folders import BadImageFilesError, check_image_files, scan_folder, write_digit_folder
+from cnnkit.data import deap, deap_synthetic, eeg_features, folders, load_dataset, registry
+from cnnkit.data.folders import BadImageFilesError, check_image_files, scan_folder
+from cnnkit.data.samples import write_digit_folder
 from cnnkit.errors import CorruptDatasetError, DiskFullError, RunExistsError
 from cnnkit.files import folder_lock, printable, remove_orphaned_temporaries, write_json
 from cnnkit.inference import RunFolderError, load_run
@@ -186,11 +187,11 @@ def test_6_a_failed_start_leaves_no_runs_folder_behind(tmp_path, monkeypatch, ca
 def test_7_a_folder_named_like_a_built_in_dataset_does_not_replace_it(name, tmp_path, monkeypatch):
     (tmp_path / name / "empty_class").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
-    assert not folders.is_folder_dataset(name)
-    assert folders.is_folder_dataset(f"./{name}") and folders.is_folder_dataset(f"{name}/")
-    assert folders.is_folder_dataset("my_images") is False  # no such folder: a (wrong) dataset name
+    assert not registry.is_folder_dataset(name)
+    assert registry.is_folder_dataset(f"./{name}") and registry.is_folder_dataset(f"{name}/")
+    assert registry.is_folder_dataset("my_images") is False  # no such folder: a (wrong) dataset name
     (tmp_path / "my_images").mkdir()
-    assert folders.is_folder_dataset("my_images")
+    assert registry.is_folder_dataset("my_images")
 
 
 @pytest.mark.parametrize("name", ["digits", "mnist_sample"])
@@ -467,8 +468,8 @@ def test_16_a_disk_too_small_for_the_run_is_refused_in_one_line_before_training(
     code, _, err = run_cli(["train", "lenet5", "--dataset", "digits", "--out", tmp_path / "run"], capsys)
     assert code == 1 and one_clear_line(err) and "has 1.0 MB free but training" in err
     with pytest.raises(DiskFullError, match="writing 3 synthetic DEAP subject files needs about"):
-        deap.write_synthetic(tmp_path / "deap", subjects=3)
-    assert not list((tmp_path / "deap").iterdir()) and not deap.marker_path(tmp_path / "deap").exists()
+        deap_synthetic.write_synthetic(tmp_path / "deap", subjects=3)
+    assert not list((tmp_path / "deap").iterdir()) and not deap_synthetic.marker_path(tmp_path / "deap").exists()
 
 
 def test_16_a_disk_that_fills_during_training_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
@@ -598,7 +599,7 @@ def test_21_a_word_that_is_not_a_boolean_is_refused(tmp_path, capsys):
 def test_22_deap_values_too_large_for_eeg_are_refused_by_file(kind, tmp_path, monkeypatch):
     from cnnkit.data import eeg, safe_pickle
 
-    data, labels = deap.synthetic_subject(seed=1)
+    data, labels = deap_synthetic.synthetic_subject(seed=1)
     path = tmp_path / "deap" / "s01.dat"
     path.parent.mkdir()
     with open(path, "wb") as stream:
@@ -611,7 +612,7 @@ def test_22_deap_values_too_large_for_eeg_are_refused_by_file(kind, tmp_path, mo
 
 def test_23_an_unreadable_feature_cache_is_recomputed_with_a_warning(tmp_path):
     folder = tmp_path / "deap"
-    deap.write_synthetic(folder, subjects=1, workers=1)
+    deap_synthetic.write_synthetic(folder, subjects=1, workers=1)
     features, ratings = eeg_features.preprocess_folder(folder, workers=1, progress=False)
     cached = eeg_features.cache_path(folder)
     good = cached.read_bytes()

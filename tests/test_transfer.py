@@ -84,7 +84,7 @@ def test_fine_tune_trains_the_head_then_the_top_of_the_backbone_with_batch_norm_
 
 
 def test_the_command_line_trains_a_pretrained_backbone_on_a_folder(tmp_path, capsys):
-    from cnnkit.data.folders import write_digit_folder
+    from cnnkit.data.samples import write_digit_folder
 
     folder = write_digit_folder(tmp_path / "digits", digits=(0, 1), per_class=8)
     out = tmp_path / "run"

@@ -21,11 +21,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from cnnkit.data import deap
+from cnnkit.data import deap, deap_synthetic
+from cnnkit.data.base import Dataset, DatasetInfo
+from cnnkit.data.registry import DATASETS, EEG_CLASSES
 from cnnkit.errors import DatasetNotFoundError, UnknownNameError
 
-EEG_DATASETS = ("deap", "deap_synthetic")
-KINDS = {"de_grid": ("low valence", "high valence"), "eeg_window": deap.QUADRANTS}
+KINDS = EEG_CLASSES  # input kind -> class names
 
 
 def trial_split(labels, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, np.ndarray]:
@@ -61,12 +62,13 @@ def eeg_folder(source: str, subjects: int = 32, seed: int = 0):
     from cnnkit.files import data_dir
 
     if source == "deap_synthetic":
-        return deap.ensure_synthetic(data_dir() / "deap_synthetic", subjects, seed)
+        return deap_synthetic.ensure_synthetic(data_dir() / "deap_synthetic", subjects, seed)
     if source != "deap":
-        raise UnknownNameError(f"Unknown EEG dataset {source!r}. Known: {', '.join(EEG_DATASETS)}.")
+        known = [name for name, spec in DATASETS.items() if spec.kind == "eeg"]
+        raise UnknownNameError(f"Unknown EEG dataset {source!r}. Known: {', '.join(known)}.")
     folder = data_dir() / "deap"
     found = len(list(folder.glob("s[0-9][0-9].dat")))
-    if found < subjects or deap.is_synthetic(folder):
+    if found < subjects or deap_synthetic.is_synthetic(folder):
         raise DatasetNotFoundError(
             f"{folder} holds {found} real DEAP subject files, {subjects} needed. DEAP is licensed and not "
             "shipped: request it from its authors and put the preprocessed Python files (s01.dat ... s32.dat) "
@@ -101,19 +103,18 @@ def eeg_arrays(source: str = "deap", kind: str = "de_grid", subjects: int = 32, 
         for split, trials in trial_split(labels, seed).items():
             parts[split][0].append(samples[trials].reshape(-1, *samples.shape[2:]))
             parts[split][1].append(np.repeat(labels[trials], samples.shape[1]))
-    return {split: (np.concatenate(x), np.concatenate(y)) for split, (x, y) in parts.items()}, deap.is_synthetic(folder)
+    return {split: (np.concatenate(x), np.concatenate(y)) for split, (x, y) in parts.items()}, deap_synthetic.is_synthetic(folder)
 
 
 def load_eeg_dataset(source: str = "deap", kind: str = "de_grid", *, subjects: int = 32, batch_size: int = 64,
                      seed: int = 0, window: int = 128, downsample: int = 1):  # fmt: skip
     """DEAP as train / validation / test pipelines for the EEG models (see the module docstring).
 
-    Returns an :class:`~cnnkit.data.images.ImageDataset` (the same container as the images):
+    Returns a :class:`~cnnkit.data.base.Dataset` (the same container as the images) with
+    ``info.synthetic`` set for generated subjects;
     ``info.name`` is ``"deap"`` or ``"SYNTHETIC deap_synthetic"``, ``info.input_shape`` the
     model input, e.g. ``(9, 9, 4)`` or ``(128, 32)``.
     """
-    from cnnkit.data.images import DatasetInfo, ImageDataset
-
     arrays, synthetic = eeg_arrays(source, kind, subjects, seed, window, downsample)
     files = tuple(str(path) for path in deap.subject_files(eeg_folder(source, subjects, seed))[:subjects])
     pipelines = {split: array_pipeline(x, y, batch_size, shuffle=split == "train", seed=seed)
@@ -124,5 +125,7 @@ def load_eeg_dataset(source: str = "deap", kind: str = "de_grid", *, subjects: i
         input_shape=tuple(arrays["train"][0].shape[1:]),
         num_examples={split: len(y) for split, (_, y) in arrays.items()},
         files=files,
+        synthetic=synthetic,
+        kind=kind,
     )
-    return ImageDataset(info=info, **pipelines)
+    return Dataset(info=info, **pipelines)

@@ -23,29 +23,11 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from cnnkit.data.deap import BASELINE_SECONDS, EEG_CHANNELS, SAMPLING_RATE, read_subject, subject_files
+from cnnkit.data.deap import read_subject, subject_files
+from cnnkit.data.deap_format import BANDS, BASELINE_SECONDS, EEG_CHANNELS, GRID_POSITIONS, SAMPLING_RATE
 from cnnkit.files import atomic_path
 
-BANDS = {"theta": (4.0, 8.0), "alpha": (8.0, 14.0), "beta": (14.0, 31.0), "gamma": (31.0, 45.0)}
 FILTER_ORDER = 4
-
-# The 10-20 positions of DEAP's 32 electrodes on a 9x9 grid, row by row from the forehead
-# (row 0) to the back of the head (row 8), left ear (column 0) to right ear (column 8); "-"
-# marks a cell without an electrode.
-GRID_LAYOUT = (
-    ("-",   "-",   "-",   "Fp1", "-",   "Fp2", "-",   "-",   "-"),
-    ("-",   "-",   "-",   "AF3", "-",   "AF4", "-",   "-",   "-"),
-    ("F7",  "-",   "F3",  "-",   "Fz",  "-",   "F4",  "-",   "F8"),
-    ("-",   "FC5", "-",   "FC1", "-",   "FC2", "-",   "FC6", "-"),
-    ("T7",  "-",   "C3",  "-",   "Cz",  "-",   "C4",  "-",   "T8"),
-    ("-",   "CP5", "-",   "CP1", "-",   "CP2", "-",   "CP6", "-"),
-    ("P7",  "-",   "P3",  "-",   "Pz",  "-",   "P4",  "-",   "P8"),
-    ("-",   "-",   "-",   "PO3", "-",   "PO4", "-",   "-",   "-"),
-    ("-",   "-",   "-",   "O1",  "Oz",  "O2",  "-",   "-",   "-"),
-)  # fmt: skip
-GRID_POSITIONS = {name: (row, col) for row, cells in enumerate(GRID_LAYOUT)
-                  for col, name in enumerate(cells) if name != "-"}  # fmt: skip
-
 
 def band_filter(band: tuple[float, float], sampling_rate: float = SAMPLING_RATE) -> np.ndarray:
     """Second-order sections of a Butterworth band-pass filter (order 4 per edge)."""

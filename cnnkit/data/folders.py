@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from cnnkit.data.base import Dataset, DatasetInfo
 from cnnkit.errors import CnnkitError, CorruptDatasetError
 from cnnkit.files import printable
 
@@ -313,11 +314,9 @@ def load_folder(folder, *, image_size=None, channels=None, fractions=(0.7, 0.15,
         verbose: print the classes and the split.
         exclude: folders inside ``folder`` that are not classes (e.g. the run folder being written).
 
-    Returns an :class:`~cnnkit.data.images.ImageDataset` whose ``info.name`` is the folder.
+    Returns a :class:`~cnnkit.data.base.Dataset` whose ``info.name`` is the folder.
     """
     import tensorflow as tf
-
-    from cnnkit.data.images import DatasetInfo, ImageDataset
 
     images = scan_folder(folder, exclude=exclude)
     sizes, modes = check_image_files(images.paths, max_pixels, listing_problems=images.problems)
@@ -343,85 +342,4 @@ def load_folder(folder, *, image_size=None, channels=None, fractions=(0.7, 0.15,
               f"{[printable(name) for name in images.class_names]}; split (seed {seed}): {shares}; images {height}x{width}x{depth}")  # fmt: skip
     info = DatasetInfo(name=str(images.root), class_names=images.class_names, input_shape=(height, width, depth),
                        num_examples=counts, files=images.paths)  # fmt: skip
-    return ImageDataset(info=info, **pipelines)
-
-
-def is_folder_dataset(name) -> bool:
-    """True when ``name`` (a dataset argument) is a path to a folder rather than a dataset name.
-
-    A built-in dataset's name always means the built-in dataset, even when the working
-    directory holds a folder of that name: write ``./digits`` (or ``digits/``) for the folder.
-    Anything else is a folder when it is a ``Path``, contains a path separator, or names an
-    existing folder.
-    """
-    if isinstance(name, os.PathLike):
-        return True
-    from cnnkit.data.eeg import EEG_DATASETS
-    from cnnkit.data.images import CLASS_NAMES
-
-    if not isinstance(name, str) or name in CLASS_NAMES or name in EEG_DATASETS:
-        return False
-    return os.sep in name or (os.altsep is not None and os.altsep in name) or Path(name).is_dir()
-
-
-def write_digit_folder(folder, digits=(0, 1, 2, 3, 4), per_class: int = 40) -> Path:
-    """Write real MNIST digits (from the bundled ``mnist_sample``) as PNG files, one subfolder per
-    digit (``digit_0/000.png`` ...): a small image folder that needs no download, for quick
-    runs and tests. Existing files are kept."""
-    from PIL import Image
-
-    from cnnkit.data.images import mnist_sample_arrays
-
-    images, labels = mnist_sample_arrays()
-    root = Path(folder)
-    for digit in digits:
-        target = root / f"digit_{digit}"
-        target.mkdir(parents=True, exist_ok=True)
-        for index, row in enumerate(np.flatnonzero(labels == digit)[:per_class]):
-            path = target / f"{index:03d}.png"
-            if not path.exists():
-                Image.fromarray(images[row, ..., 0]).save(path)
-    return root
-
-
-FLOWER_PHOTOS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
-FLOWER_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
-FLOWER_IMAGES = 3670  # TensorFlow Datasets' tf_flowers: 3,670 photos in 5 classes
-
-
-def flower_photos(download: bool = True) -> Path:
-    """The ``flower_photos`` folder of the TensorFlow tutorials (5 classes, 3,670 JPEG photos,
-    CC-BY licensed), in the data folder; downloaded once when allowed.
-
-    The archive goes to a ``.part`` file, is unpacked with tarfile's ``"data"`` filter (no
-    links or paths outside the folder) into a temporary folder, checked (the 5 classes and
-    3,670 photos that TensorFlow Datasets publishes for it, every file decodable), and only
-    then moved into place.
-    """
-    import shutil
-    import tarfile
-    import tempfile
-
-    from cnnkit.data.image_files import OfficialFile, locate
-    from cnnkit.files import data_dir
-
-    def verified(path: Path) -> ImageFolder:
-        found = scan_folder(path)
-        if found.class_names != FLOWER_CLASSES or len(found.paths) != FLOWER_IMAGES:
-            raise CorruptDatasetError(
-                f"{path} holds {len(found.paths)} images in {list(found.class_names)}, not flower_photos' "
-                f"{FLOWER_IMAGES} in {list(FLOWER_CLASSES)}; delete it to download it again."
-            )
-        return found
-
-    target = data_dir() / "flower_photos"
-    if target.is_dir():
-        return verified(target).root
-    archive, _ = locate(OfficialFile("flower_photos.tgz", FLOWER_PHOTOS_URL, "sha256", ""), data_dir(), download)
-    with tempfile.TemporaryDirectory(dir=data_dir()) as temporary:
-        with tarfile.open(archive) as tar:
-            tar.extractall(temporary, filter="data")
-        unpacked = verified(Path(temporary) / "flower_photos")
-        check_image_files(unpacked.paths)
-        shutil.move(str(unpacked.root), target)
-    return target
+    return Dataset(info=info, **pipelines)

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.data import safe_pickle
+from cnnkit.data.registry import DATASETS
 from cnnkit.errors import CorruptDatasetError, DatasetNotFoundError
 from cnnkit.files import file_hash, offline
 
@@ -64,9 +65,9 @@ READ_ERRORS = (
     pickle.UnpicklingError,
 )
 
-# The most images a file of each dataset may declare: the official sizes with a little room
-# for a user's own files in the same format. Anything larger is refused before it is read.
-MAX_IMAGES = {"mnist": 70_000, "fashion_mnist": 70_000, "cifar10_batch": 10_000}
+# The most images a file may declare: the dataset's own size (its record's max_images), and for
+# CIFAR-10 one batch. Anything larger is refused before it is read.
+CIFAR_BATCH_IMAGES = 10_000  # CIFAR-10 stores its images in batches of 10,000 (a format fact)
 CIFAR10_MAX_MEMBER_BYTES = 32 << 20  # one pickled batch of 10,000 images is 31,035,704 bytes
 CIFAR10_MAX_ARCHIVE_BYTES = 200 << 20  # the whole archive decompresses to 186 MB
 
@@ -196,10 +197,10 @@ def check_images(path: Path, x, y, shape: tuple[int, ...], num_classes: int, spl
 
 
 NPZ_ARRAYS = {  # name -> (shape after the first axis, most rows)
-    "x_train": ((28, 28), MAX_IMAGES["mnist"]),
-    "y_train": ((), MAX_IMAGES["mnist"]),
-    "x_test": ((28, 28), MAX_IMAGES["mnist"]),
-    "y_test": ((), MAX_IMAGES["mnist"]),
+    "x_train": ((28, 28), DATASETS["mnist"].max_images),
+    "y_train": ((), DATASETS["mnist"].max_images),
+    "x_test": ((28, 28), DATASETS["mnist"].max_images),
+    "y_test": ((), DATASETS["mnist"].max_images),
 }
 
 
@@ -247,7 +248,7 @@ def read_mnist_npz(path: Path):
     return x_train, y_train, x_test, y_test
 
 
-def read_idx_gz(path: Path, item_shape: tuple[int, ...] = (), max_items: int = MAX_IMAGES["mnist"]) -> np.ndarray:
+def read_idx_gz(path: Path, item_shape: tuple[int, ...] = (), max_items: int = DATASETS["mnist"].max_images) -> np.ndarray:
     """Read a gzip-compressed IDX file of unsigned bytes (the MNIST / Fashion-MNIST format).
 
     The header is ``0, 0, 0x08 (ubyte), ndim`` then ``ndim`` big-endian uint32 sizes. It is
@@ -284,7 +285,7 @@ def read_idx_gz(path: Path, item_shape: tuple[int, ...] = (), max_items: int = M
 
 def read_fashion_mnist(paths: dict[str, Path]):
     """Read the four Fashion-MNIST IDX files (keys x_train, y_train, x_test, y_test)."""
-    most = MAX_IMAGES["fashion_mnist"]
+    most = DATASETS["fashion_mnist"].max_images
     arrays = {
         key: read_idx_gz(path, (28, 28) if key.startswith("x") else (), most) for key, path in paths.items()
     }
@@ -297,7 +298,7 @@ def read_fashion_mnist(paths: dict[str, Path]):
 
 
 def _read_cifar_batch(raw: bytes, source: Path, member: str):
-    most = MAX_IMAGES["cifar10_batch"]
+    most = CIFAR_BATCH_IMAGES
     try:
         batch = safe_pickle.load(raw, encoding="bytes", max_bytes=most * 3072 * 8 + (1 << 20))
     except READ_ERRORS as error:

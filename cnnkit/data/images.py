@@ -23,7 +23,6 @@ held in memory at once.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,82 +31,13 @@ import tensorflow as tf
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from cnnkit.data import folders, image_files
+from cnnkit.data import image_files
+from cnnkit.data.base import Dataset, DatasetInfo
+from cnnkit.data.registry import DATASETS
 from cnnkit.errors import CorruptDatasetError, DatasetNotFoundError, UnknownNameError
 from cnnkit.files import data_dir
 
 SPLIT_SEED = 0  # the fixed seed of every train/validation/test split
-
-CLASS_NAMES = {
-    "mnist_sample": tuple(str(d) for d in range(10)),
-    "digits": tuple(str(d) for d in range(10)),
-    "mnist": tuple(str(d) for d in range(10)),
-    "fashion_mnist": (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-    ),
-    "cifar10": (
-        "airplane", "automobile", "bird", "cat", "deer",
-        "dog", "frog", "horse", "ship", "truck",
-    ),
-}  # fmt: skip
-
-# (height, width, channels) of each dataset's images as stored.
-NATIVE_SHAPES = {
-    "mnist_sample": (28, 28, 1),
-    "digits": (28, 28, 1),
-    "mnist": (28, 28, 1),
-    "fashion_mnist": (28, 28, 1),
-    "cifar10": (32, 32, 3),
-}
-
-
-def list_datasets() -> list[str]:
-    """The dataset names :func:`load_dataset` accepts: the image sets, then DEAP's two sources."""
-    from cnnkit.data.eeg import EEG_DATASETS
-
-    return sorted(CLASS_NAMES) + list(EEG_DATASETS)
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a model needs to know about a loaded dataset.
-
-    Attributes:
-        name: the dataset name.
-        class_names: one name per class index.
-        input_shape: ``(height, width, channels)`` of the images the pipelines yield.
-        num_examples: images per split, e.g. ``{"train": 1257, "validation": 270, "test": 270}``.
-        standardize: ``(mean, std)`` per channel when the images were standardized, else ``None``.
-        files: the files the examples were read from (an image folder's images, DEAP's subject
-            files), so a run can fingerprint its data; empty for the bundled and official sets.
-    """
-
-    name: str
-    class_names: tuple[str, ...]
-    input_shape: tuple[int, int, int]
-    num_examples: dict[str, int] = field(default_factory=dict)
-    standardize: tuple | None = None
-    files: tuple[str, ...] = ()
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-
-@dataclass(frozen=True)
-class ImageDataset:
-    """Three batched, prefetched pipelines of ``(images, labels)`` plus their :class:`DatasetInfo`.
-
-    ``train`` is reshuffled every epoch; ``validation`` and ``test`` keep a fixed order.
-    Images: float32 ``(batch, height, width, channels)`` in [0, 1]; labels: int32 ``(batch,)``.
-    """
-
-    train: tf.data.Dataset
-    validation: tf.data.Dataset
-    test: tf.data.Dataset
-    info: DatasetInfo
-
 
 def digits_arrays(image_size: int = 28):
     """scikit-learn's handwritten digits as MNIST-like uint8 images.
@@ -225,15 +155,16 @@ def load_arrays(
     images uint8 ``(n, height, width, channels)``, labels int64 ``(n,)``.
 
     Args:
-        name: one of :func:`list_datasets`.
+        name: a built-in image dataset (:data:`cnnkit.data.registry.DATASETS`).
         download: allow downloading a missing file (never for ``mnist_sample`` and ``digits``,
             which ship with installed packages).
         folder: the data folder; defaults to :func:`cnnkit.files.data_dir`.
         validation_fraction: share of the official training set held out for validation
             (``mnist_sample`` and ``digits`` have their own fixed splits).
     """
-    if name not in CLASS_NAMES:
-        raise UnknownNameError(f"Unknown image dataset {name!r}. Known: {', '.join(sorted(CLASS_NAMES))}.")
+    if DATASETS.get(name) is None or DATASETS[name].kind != "images":
+        known = [key for key, spec in DATASETS.items() if spec.kind == "images"]
+        raise UnknownNameError(f"Unknown image dataset {name!r}. Known: {', '.join(sorted(known))}.")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction}.")
     if name == "mnist_sample":
@@ -369,68 +300,12 @@ def make_pipeline(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def load_dataset(
-    name: str = "mnist_sample",
-    *,
-    batch_size: int = 128,
-    pad_to: int | None = None,
-    resize_to=None,
-    channels: int | None = None,
-    standardize: bool = False,
-    augment=None,
-    seed: int = 0,
-    download: bool = True,
-    folder: str | Path | None = None,
-    validation_fraction: float = 0.1,
-    fractions=(0.7, 0.15, 0.15),
-    exclude=(),
-    kind: str = "de_grid",
-    subjects: int = 32,
-) -> ImageDataset:
-    """Load an image dataset as train / validation / test ``tf.data`` pipelines.
-
-    Args:
-        name: ``"mnist_sample"`` (offline default: 5,000 real MNIST digits), ``"digits"``
-            (offline), ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``; or the path of a
-            folder of your own images with one subfolder per class
-            (:func:`cnnkit.data.folders.load_folder`: every file is checked first, the split is
-            stratified by ``fractions`` and ``seed``, ``resize_to`` and ``channels`` apply).
-        batch_size: images per batch.
-        pad_to: zero-pad to a centered square of this size (LeNet-5 pads 28 to 32).
-        resize_to: resize to ``int`` or ``(height, width)``, lazily per batch (AlexNet: 224).
-        channels: 3 to repeat a grayscale image into RGB, 1 to convert RGB to gray.
-        standardize: subtract the training set's per-channel mean and divide by its
-            standard deviation (computed on the [0, 1] images; stored in ``info.standardize``).
-        augment: a map function over ``(images, labels)`` batches applied to the training
-            split only, e.g. :func:`cnnkit.data.augment.random_shift`.
-        seed: the training pipeline's shuffle seed (the splits themselves are fixed).
-        download: allow downloading a missing file; a clear error otherwise.
-        folder: the data folder (default ``$CNNKIT_DATA`` or the checkout's ``data/``).
-        validation_fraction: share of the official training set held out for validation.
-        fractions: train / validation / test shares of an image folder.
-        exclude: subfolders of an image folder that are not classes (a run folder inside it).
-        kind, subjects: for ``"deap"`` and ``"deap_synthetic"``
-            (:func:`cnnkit.data.eeg.load_eeg_dataset`): ``"de_grid"`` (9x9x4 differential-entropy
-            grids) or ``"eeg_window"`` (raw windows), and how many subjects.
-
-    Example:
-        >>> data = load_dataset("digits", pad_to=32)
-        >>> data.info.input_shape
-        (32, 32, 1)
-    """
-    from cnnkit.data import eeg
-
-    if name in eeg.EEG_DATASETS:
-        image_options = {"pad_to": pad_to, "resize_to": resize_to, "channels": channels, "augment": augment}
-        given = [key for key, value in image_options.items() if value is not None] + (["standardize"] * standardize)
-        if given:
-            raise ValueError(f"{', '.join(given)} apply to images, not to the EEG of {name}.")
-        return eeg.load_eeg_dataset(name, kind, subjects=subjects, batch_size=batch_size, seed=seed)
-    if folders.is_folder_dataset(name):
-        if pad_to is not None or standardize:
-            raise ValueError("pad_to and standardize apply to the built-in datasets, not to an image folder.")
-        return folders.load_folder(name, image_size=resize_to, channels=channels, fractions=fractions,
-                                   batch_size=batch_size, seed=seed, augment=augment, exclude=exclude)  # fmt: skip
+def load_builtin(name: str, *, batch_size: int = 128, pad_to: int | None = None, resize_to=None,
+                 channels: int | None = None, standardize: bool = False, augment=None, seed: int = 0,
+                 download: bool = True, folder: str | Path | None = None,
+                 validation_fraction: float = 0.1) -> Dataset:  # fmt: skip
+    """A built-in image dataset as train / validation / test pipelines (the arguments are
+    :func:`cnnkit.data.loading.load_dataset`'s)."""
     arrays = load_arrays(name, download=download, folder=folder, validation_fraction=validation_fraction)
     statistics = channel_statistics(arrays["x_train"]) if standardize else None
     options = dict(batch_size=batch_size, pad_to=pad_to, resize_to=resize_to, channels=channels,
@@ -446,9 +321,9 @@ def load_dataset(
         splits["train"] = augmented.prefetch(tf.data.AUTOTUNE)
     info = DatasetInfo(
         name=name,
-        class_names=CLASS_NAMES[name],
+        class_names=DATASETS[name].class_names,
         input_shape=output_shape(arrays["x_train"].shape[1:], pad_to, resize_to, channels),
         num_examples={split: len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")},
         standardize=statistics,
     )
-    return ImageDataset(info=info, **splits)
+    return Dataset(info=info, **splits)

@@ -62,8 +62,9 @@ class ModelSpec:
         fixed_input: True when the builder accepts only ``input_shape`` (e.g. LeNet-5's
             32x32 with its fixed connection table); the data pipeline then brings images to
             that size. Models that accept other sizes have ``fixed_input=False``.
-        fit_input: how images are brought to a fixed ``input_shape``: ``"pad"`` (centered
-            zero padding, as LeNet-5 does with MNIST) or ``"resize"``.
+        fit_input: how images of another size are brought to the input the model is built for
+            (:func:`cnnkit.fitting.input_options`): ``"pad"`` (centered zero padding, as LeNet-5
+            does with MNIST) or ``"resize"``.
         takes: the kind of input, a key of :data:`INPUT_KINDS`.
         year: the year of the paper that introduced the architecture.
         paper: the paper (authors, year, title).

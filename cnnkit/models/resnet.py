@@ -285,6 +285,7 @@ def cifar_network(depth=20, input_shape=(32, 32, 3), num_classes=10, shortcut="A
     year=2015,
     parameters=271_098,
     paper="He, Zhang, Ren & Sun 2016, Deep residual learning for image recognition, Section 4.2",
+    fit_input="pad",
 )
 def resnet_cifar(input_shape=(32, 32, 3), num_classes=10, depth=20, **options) -> keras.Model:
     """ResNet-``depth`` for 32x32 images; see :func:`cifar_network`."""
@@ -296,6 +297,7 @@ def resnet_cifar(input_shape=(32, 32, 3), num_classes=10, depth=20, **options) -
     year=2015,
     parameters=271_098,
     paper="He, Zhang, Ren & Sun 2016, Deep residual learning for image recognition, Section 4.2",
+    fit_input="pad",
 )
 def plain_cifar(input_shape=(32, 32, 3), num_classes=10, depth=20, sync_batchnorm=False) -> keras.Model:
     """Plain-``depth``: :func:`cifar_network` with ``shortcut="none"``."""

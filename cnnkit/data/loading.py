@@ -1,0 +1,77 @@
+"""The one front door: ``load_dataset(name_or_path)`` routes every dataset of
+:mod:`cnnkit.data.registry` to its loader: the built-in image sets (:mod:`cnnkit.data.images`),
+a folder of your own images (:mod:`cnnkit.data.folders`) and DEAP's EEG (:mod:`cnnkit.data.eeg`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnkit.data import eeg, folders, images
+from cnnkit.data.base import Dataset
+from cnnkit.data.registry import get_dataset
+
+
+def load_dataset(
+    name: str = "mnist_sample",
+    *,
+    batch_size: int = 128,
+    pad_to: int | None = None,
+    resize_to=None,
+    channels: int | None = None,
+    standardize: bool = False,
+    augment=None,
+    seed: int = 0,
+    download: bool = True,
+    folder: str | Path | None = None,
+    validation_fraction: float = 0.1,
+    fractions=(0.7, 0.15, 0.15),
+    exclude=(),
+    kind: str = "de_grid",
+    subjects: int = 32,
+) -> Dataset:
+    """Load any dataset cnnkit knows, by name or path, as train / validation / test ``tf.data`` pipelines.
+
+    Args:
+        name: ``"mnist_sample"`` (offline default: 5,000 real MNIST digits), ``"digits"``
+            (offline), ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``; or the path of a
+            folder of your own images with one subfolder per class
+            (:func:`cnnkit.data.folders.load_folder`: every file is checked first, the split is
+            stratified by ``fractions`` and ``seed``, ``resize_to`` and ``channels`` apply).
+        batch_size: images per batch.
+        pad_to: zero-pad to a centered square of this size (LeNet-5 pads 28 to 32).
+        resize_to: resize to ``int`` or ``(height, width)``, lazily per batch (AlexNet: 224).
+        channels: 3 to repeat a grayscale image into RGB, 1 to convert RGB to gray.
+        standardize: subtract the training set's per-channel mean and divide by its
+            standard deviation (computed on the [0, 1] images; stored in ``info.standardize``).
+        augment: a map function over ``(images, labels)`` batches applied to the training
+            split only, e.g. :func:`cnnkit.data.augment.random_shift`.
+        seed: the training pipeline's shuffle seed (the splits themselves are fixed).
+        download: allow downloading a missing file; a clear error otherwise.
+        folder: the data folder (default ``$CNNKIT_DATA`` or the checkout's ``data/``).
+        validation_fraction: share of the official training set held out for validation.
+        fractions: train / validation / test shares of an image folder.
+        exclude: subfolders of an image folder that are not classes (a run folder inside it).
+        kind, subjects: for ``"deap"`` and ``"deap_synthetic"``
+            (:func:`cnnkit.data.eeg.load_eeg_dataset`): ``"de_grid"`` (9x9x4 differential-entropy
+            grids) or ``"eeg_window"`` (raw windows), and how many subjects.
+
+    Example:
+        >>> data = load_dataset("digits", pad_to=32)
+        >>> data.info.input_shape
+        (32, 32, 1)
+    """
+    spec = get_dataset(name)  # an unknown name fails here, with the known ones
+    if spec.kind == "eeg":
+        image_options = {"pad_to": pad_to, "resize_to": resize_to, "channels": channels, "augment": augment}
+        given = [key for key, value in image_options.items() if value is not None] + (["standardize"] * standardize)
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to images, not to the EEG of {name}.")
+        return eeg.load_eeg_dataset(name, kind, subjects=subjects, batch_size=batch_size, seed=seed)
+    if spec.kind == "folder":
+        if pad_to is not None or standardize:
+            raise ValueError("pad_to and standardize apply to the built-in datasets, not to an image folder.")
+        return folders.load_folder(name, image_size=resize_to, channels=channels, fractions=fractions,
+                                   batch_size=batch_size, seed=seed, augment=augment, exclude=exclude)  # fmt: skip
+    return images.load_builtin(name, batch_size=batch_size, pad_to=pad_to, resize_to=resize_to, channels=channels,
+                               standardize=standardize, augment=augment, seed=seed, download=download,
+                               folder=folder, validation_fraction=validation_fraction)  # fmt: skip

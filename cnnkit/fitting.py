@@ -1,0 +1,79 @@
+"""One rule for feeding a dataset to a model: a model record and a dataset record in, the
+``load_dataset`` options out (pad, resize, channels; for DEAP, which input kind).
+
+The command line (training and evaluation), inference and the notebooks all call
+:func:`input_options`, so a dataset reaches a model the same way everywhere:
+
+- EEG goes only to models that take EEG (as DE grids or raw windows), images only to image models.
+- A folder of your own images is resized to the model's input (its default, or ``input_shape``).
+- A built-in image set reaches a model that accepts any size as it is, unless ``input_shape``
+  asks for another; otherwise it is padded (centered zeros: the model's record says
+  ``fit_input="pad"``, as LeNet-5 pads MNIST's 28x28 to 32x32) or resized (bilinear), and gray
+  images are repeated into three channels for a colour model. Colour images are never turned
+  gray behind the user's back: that is refused with the fix.
+"""
+
+from __future__ import annotations
+
+from cnnkit.data.registry import get_dataset
+from cnnkit.errors import CnnkitError, UnknownNameError
+from cnnkit.models.registry import INPUT_KINDS, get_spec, list_models
+
+
+def input_options(model: str, dataset, input_shape=None) -> dict:
+    """``load_dataset`` options that bring ``dataset`` (a name or a folder path) to ``model``.
+
+    Args:
+        model: a registry name (:func:`cnnkit.models.list_models`).
+        dataset: a dataset name (:func:`cnnkit.data.list_datasets`) or an image folder's path.
+        input_shape: the input the model was (or will be) built for, e.g. a trained model's
+            ``model.input_shape[1:]``; default: the model's own when its input is fixed (and for
+            folders), else the dataset's images as they are.
+
+    Returns e.g. ``{}``, ``{"pad_to": 32}``, ``{"resize_to": (224, 224), "channels": 3}`` or, for
+    DEAP, ``{"kind": "de_grid"}``. Raises :class:`UnknownNameError` for EEG and image models
+    and datasets that do not match, and :class:`CnnkitError` for colour images and a gray model.
+    """
+    spec, data = get_spec(model), get_dataset(dataset)
+    if data.kind == "eeg":
+        if spec.takes == "images":
+            raise UnknownNameError(
+                f"{model} takes images, but {dataset} holds EEG; train an EEG model on it: "
+                f"{', '.join(n for n in list_models() if get_spec(n).takes != 'images')}."
+            )
+        return {"kind": spec.takes}
+    if spec.takes != "images":
+        raise UnknownNameError(
+            f"{model} takes {INPUT_KINDS[spec.takes]}, not images, so it cannot train on "
+            f"{dataset}. Train it with --dataset deap (DEAP's files in data/deap/) or --dataset deap_synthetic."
+        )
+    target = tuple(input_shape) if input_shape is not None else None
+    if data.kind == "folder":
+        target = target or spec.input_shape
+        return {"resize_to": tuple(target[:2]), "channels": target[2]}
+    if target is None and spec.fixed_input:
+        target = spec.input_shape
+    if target is None:
+        return {}
+    return image_options(data.native_shape, target, spec.fit_input, model, dataset)
+
+
+def image_options(native, target, fit_input: str = "resize", model: str = "the model", dataset: str = "the dataset"):
+    """The image part of :func:`input_options`: ``load_dataset`` options that bring images of
+    shape ``native`` to ``target`` (both ``(height, width, channels)``), padding when
+    ``fit_input == "pad"`` and the images fit inside a square target, else resizing."""
+    native, target = tuple(native), tuple(target)
+    if target == native:
+        return {}
+    options = {}
+    if native[2] == 1 and target[2] == 3:  # gray digits into an RGB network: repeat the channel
+        options["channels"] = 3
+    elif native[2] != target[2]:
+        raise CnnkitError(
+            f"{model} takes {target[2]}-channel images but {dataset} has {native[2]} channels; "
+            f"choose a {'grayscale' if target[2] == 1 else 'colour'} dataset."
+        )
+    if native[:2] != target[:2]:
+        pad = fit_input == "pad" and target[0] == target[1] and target[0] >= max(native[:2])
+        options.update({"pad_to": target[0]} if pad else {"resize_to": tuple(target[:2])})
+    return options

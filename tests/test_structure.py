@@ -1,0 +1,77 @@
+"""The package's shape (issue 19, point 4 and 'done when'): no import cycle between cnnkit's
+modules, the leaf modules import nothing from the modules that use them, and only the notebooks'
+modes module reads the test budget."""
+
+import ast
+from pathlib import Path
+
+import cnnkit
+
+PACKAGE = Path(cnnkit.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """The cnnkit modules ``path`` imports, at any depth (imports inside functions count too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    return {name for name in found if name in modules} - {module_name(path)}
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph = {module_name(path): imports(path) for path in PACKAGE.rglob("*.py")}
+    # importing a package runs its __init__, which is not a dependency of its submodules' own code
+    return {name: {target for target in targets if not name.startswith(target + ".")} for name, targets in graph.items()}
+
+
+def find_cycle(graph):
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                return stack[stack.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_in_cnnkit():
+    graph = import_graph()
+    assert len(graph) > 40 and "cnnkit.data.deap" in graph["cnnkit.data.eeg_features"]  # the walk sees imports
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_leaf_modules_import_no_cnnkit_module_that_uses_them():
+    graph = import_graph()
+    assert graph["cnnkit.data.deap_format"] == set() and graph["cnnkit.data.base"] == set()
+    assert graph["cnnkit.data.registry"] <= {"cnnkit.data.deap_format", "cnnkit.errors"}
+    assert "cnnkit.data.deap_synthetic" not in graph["cnnkit.data.deap"]  # the reader only reads
+    assert not any(target.startswith("cnnkit.data") for target in graph["cnnkit.models.registry"])  # models never import data
+    for module, targets in graph.items():
+        if module.startswith("cnnkit.data"):
+            assert not targets & {"cnnkit.training", "cnnkit.cli", "cnnkit.modes"}, module  # data never imports training
