@@ -26,8 +26,6 @@ from cnnkit.data.base import Dataset, DatasetInfo
 from cnnkit.data.registry import DATASETS, EEG_CLASSES
 from cnnkit.errors import DatasetNotFoundError, UnknownNameError
 
-KINDS = EEG_CLASSES  # input kind -> class names
-
 
 def trial_split(labels, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, np.ndarray]:
     """Split one subject's trials into train / validation / test trial indices.
@@ -82,8 +80,8 @@ def eeg_arrays(source: str = "deap", kind: str = "de_grid", subjects: int = 32, 
     """``{split: (x, y)}`` arrays of ``subjects`` subjects, split by trial within each subject."""
     from cnnkit.data import eeg_features
 
-    if kind not in KINDS:
-        raise UnknownNameError(f"Unknown EEG input {kind!r}. Known: {', '.join(KINDS)}.")
+    if kind not in EEG_CLASSES:
+        raise UnknownNameError(f"Unknown EEG input {kind!r}. Known: {', '.join(EEG_CLASSES)}.")
     folder = eeg_folder(source, subjects, seed)
     files = deap.subject_files(folder)[:subjects]
     parts = {split: ([], []) for split in ("train", "validation", "test")}
@@ -121,7 +119,7 @@ def load_eeg_dataset(source: str = "deap", kind: str = "de_grid", *, subjects: i
                  for split, (x, y) in arrays.items()}  # fmt: skip
     info = DatasetInfo(
         name=("SYNTHETIC " if synthetic else "") + source,
-        class_names=tuple(KINDS[kind]),
+        class_names=tuple(EEG_CLASSES[kind]),
         input_shape=tuple(arrays["train"][0].shape[1:]),
         num_examples={split: len(y) for split, (_, y) in arrays.items()},
         files=files,

