@@ -25,10 +25,11 @@ import tensorflow as tf  # noqa: E402
 
 from cnnkit import set_seed  # noqa: E402
 from cnnkit.data import augment, load_dataset  # noqa: E402
+from cnnkit.distribute import training_scope  # noqa: E402
 from cnnkit.errors import DatasetNotFoundError  # noqa: E402
 from cnnkit.models import build  # noqa: E402
 from cnnkit.recipes import SmoothedSparseCategoricalCrossentropy, resnet_cifar_optimizer  # noqa: E402
-from cnnkit.training import train, training_scope  # noqa: E402
+from cnnkit.training import train  # noqa: E402
 
 
 def cifar_or_none(batch_size):

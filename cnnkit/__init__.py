@@ -35,7 +35,7 @@ _EXPORTS = {
     "load_dataset": "cnnkit.data",
     "list_datasets": "cnnkit.data",
     "train": "cnnkit.training",
-    "training_scope": "cnnkit.training",
+    "training_scope": "cnnkit.distribute",
     "evaluate_classifier": "cnnkit.evaluation",
     "layer_table": "cnnkit.arithmetic",
     "set_seed": "cnnkit.seed",

@@ -15,10 +15,10 @@
 - ``learning_curves.png`` and ``confusion_matrix.png``;
 - ``classes.json``: the class names, used by ``predict`` and ``evaluate``.
 
-The run folder is a small state machine. ``run.json`` marks finished training and
-``metrics.json`` (written last) a finished run. Running the same command again resumes
-training that was killed, writes whatever reports are missing when only they were
-interrupted, and refuses to touch a finished run. ``settings.json`` records the model, the
+The run folder is a small state machine (its files and states: :mod:`cnnkit.runs`). ``run.json``
+marks finished training and ``metrics.json`` (written last) a finished run. Running the same
+command again resumes training that was killed, writes whatever reports are missing when only
+they were interrupted, and refuses to touch a finished run. ``settings.json`` records the model, the
 settings and a fingerprint of the data (every image file's path, size and time; DEAP's subject
 files), written once the run can start; a rerun with other settings, or on data that changed
 since, is refused before anything in the folder is rewritten. A lock (``.lock``) keeps a second
@@ -33,7 +33,6 @@ is a fault, not bad input: it keeps its traceback (status 1).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -44,33 +43,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ log 
 
 import tensorflow as tf  # noqa: E402
 
-from cnnkit import evaluation, plots  # noqa: E402
+from cnnkit import evaluation, plots, runs  # noqa: E402
 from cnnkit.data import augment, folders  # noqa: E402
 from cnnkit.data.loading import load_dataset  # noqa: E402
-from cnnkit.data.registry import DATASETS, datasets_table, get_dataset, list_datasets  # noqa: E402
+from cnnkit.data.registry import DATASETS, DatasetSpec, datasets_table, get_dataset, list_datasets  # noqa: E402
+from cnnkit.distribute import training_scope  # noqa: E402
 from cnnkit.errors import (  # noqa: E402
     BadOptionError,
     CnnkitError,
     OutputFolderError,
     RunExistsError,
+    RunFolderError,
     UnknownNameError,
 )
 from cnnkit.files import (  # noqa: E402
-    LOCK_NAME,
     atomic_path,
     folder_lock,
     is_disk_full,
     printable,
     remove_orphaned_temporaries,
-    run_files,
     write_json,
     write_text,
 )
 from cnnkit.fitting import input_options  # noqa: E402
-from cnnkit.inference import RunFolderError, check_output_file, load_model_file  # noqa: E402
+from cnnkit.inference import check_output_file  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
-from cnnkit.training import read_log, train, training_scope  # noqa: E402
+from cnnkit.training import train  # noqa: E402
 
 
 def _model_option(text: str) -> tuple[str, object]:
@@ -212,63 +211,19 @@ def make_parser() -> argparse.ArgumentParser:
 RUN_IDENTITY = ("model", "dataset", "option", "batch_size", "augment", "seed", "split", "learning_rate")
 
 
-def run_identity(args, options: dict, data_fingerprint: str) -> dict:
-    """What defines a run: the settings that change its data or its training, the input
-    options (:func:`input_options`) and ``data_fingerprint`` (:func:`fingerprint_data`)."""
+def run_identity(args, dataset: DatasetSpec, options: dict, data_fingerprint: str) -> dict:
+    """What defines a run (recorded in ``settings.json``, compared by
+    :func:`cnnkit.runs.check_settings`): the settings that change its data or its training, the
+    input options (:func:`input_options`) and ``data_fingerprint``
+    (:func:`cnnkit.runs.fingerprint_data`)."""
     identity = {key: getattr(args, key) for key in RUN_IDENTITY}
     identity["option"] = [list(pair) for pair in identity["option"]]
     identity["split"] = list(identity["split"])
     identity["input"] = {key: list(value) if isinstance(value, tuple) else value for key, value in options.items()}
-    if get_dataset(args.dataset).kind == "eeg":
+    if dataset.kind == "eeg":
         identity["subjects"] = args.subjects
     identity["data"] = data_fingerprint
     return identity
-
-
-def fingerprint_data(args, data) -> str:
-    """A fingerprint of the data a run trains on: for an image folder, every file's path, size
-    and modification time (a file added, removed or replaced changes it); for DEAP, the subject
-    files read; for a built-in dataset, its name (its files are checked by their own readers)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    digest.update(os.fsencode(args.dataset) + b"\n")
-    digest.update(json.dumps(list(data.info.class_names)).encode() + b"\n")
-    for path in data.info.files:
-        stat = os.stat(path)
-        digest.update(os.fsencode(os.path.relpath(path, args.dataset if Path(args.dataset).is_dir() else "."))
-                      + f":{stat.st_size}:{stat.st_mtime_ns}\n".encode())  # fmt: skip
-    return digest.hexdigest()[:16]
-
-
-def check_identity(out: Path, identity: dict) -> bool:
-    """Compare ``identity`` with the run recorded in ``out/settings.json``.
-
-    Returns True when the folder must record it (no settings yet, or settings of a start that
-    never trained: such a folder is reused). Raises :class:`RunExistsError` when the folder
-    holds training with other settings or other data, before anything in it is rewritten.
-    """
-    path = out / "settings.json"
-    trained = [name for name in run_files(out) if name not in ("settings.json", "classes.json")]
-    if not path.is_file() or not trained:
-        return True
-    try:
-        recorded = json.loads(path.read_text())
-    except ValueError:
-        recorded = None
-    if recorded == identity:
-        return False
-    if not isinstance(recorded, dict):
-        raise RunExistsError(f"{path} is damaged, so this run cannot be resumed safely; choose another --out.")
-    if {k: v for k, v in recorded.items() if k != "data"} == {k: v for k, v in identity.items() if k != "data"}:
-        raise RunExistsError(
-            f"The data of the run in {out} changed since it started (files added, removed or replaced, or "
-            "other subjects); resuming would mix two datasets and could test on trained images. "
-            "Train into a new --out."
-        )
-    raise RunExistsError(
-        f"{out} holds a run with other settings ({path}); choose another --out for this one."
-    )
 
 
 def run_training(args) -> dict:
@@ -287,37 +242,24 @@ def run_training(args) -> dict:
         # folder_lock first checks the folder (a file, a path under a file or a read-only folder
         # fails now, not after loading), then takes the lock.
         with folder_lock(out):
-            if (out / "metrics.json").is_file():
+            if runs.training_state(out) == "finished":
                 raise RunExistsError(
                     f"{out} already holds a finished run (metrics.json); choose another --out or delete "
                     "that folder to train again."
                 )
             remove_orphaned_temporaries(out)
-            return _train_and_report(args, out, epochs, started, options)
+            return _train_and_report(args, dataset, out, epochs, started, options)
     except BaseException:
-        _remove_if_unused(created)
+        runs.remove_if_unused(created)
         raise
 
 
-def _remove_if_unused(created: list[Path]) -> None:
-    """After a start that failed, remove the folders it created when they hold nothing else
-    than the lock, so that a typo leaves no ``runs/`` folder (inside an image folder, say)."""
-    for folder in created:  # the run folder first, then the parents made for it
-        if not folder.is_dir():
-            continue
-        if any(path.name != LOCK_NAME for path in folder.iterdir()):
-            return
-        (folder / LOCK_NAME).unlink(missing_ok=True)
-        folder.rmdir()
-
-
-def _load_data(args, options: dict, out: Path):
+def _load_data(args, dataset: DatasetSpec, options: dict, out: Path):
     """The dataset of a ``train`` command: EEG (DEAP), an image folder or a built-in one."""
-    kind = get_dataset(args.dataset).kind
-    if kind == "eeg":
+    if dataset.kind == "eeg":
         return load_dataset(args.dataset, kind=options["kind"], subjects=args.subjects, batch_size=args.batch_size,
                             seed=args.seed)  # fmt: skip
-    folder = kind == "folder"
+    folder = dataset.kind == "folder"
     return load_dataset(
         args.dataset,
         batch_size=args.batch_size,
@@ -329,13 +271,13 @@ def _load_data(args, options: dict, out: Path):
     )
 
 
-def _train_and_report(args, out: Path, epochs: int, started: float, options: dict) -> dict:
+def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, started: float, options: dict) -> dict:
     set_seed(args.seed)
-    data = _load_data(args, options, out)
-    identity = run_identity(args, options, fingerprint_data(args, data))
-    record = check_identity(out, identity)  # before anything in the folder is rewritten
+    data = _load_data(args, dataset, options, out)
+    identity = run_identity(args, dataset, options, runs.fingerprint_data(args.dataset, data))
+    record = runs.check_settings(out, identity)  # before anything in the folder is rewritten
     synthetic = data.info.synthetic
-    finished_training = (out / "run.json").is_file()
+    finished_training = runs.training_state(out) == "trained"
     if not finished_training:
         with training_scope():
             try:
@@ -347,16 +289,16 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
                 raise BadOptionError(f"{args.model} refuses the options {dict(args.option)}: {error}") from error
     # The run can start: only now does the folder record what it is.
     if record:
-        write_json(out / "settings.json", identity)
+        write_json(out / runs.SETTINGS, identity)
     if synthetic:
-        write_text(out / "SYNTHETIC.txt",
+        write_text(out / runs.SYNTHETIC_NOTICE,
             "This run trained and was evaluated on SYNTHETIC DEAP-format data generated by cnnkit, not on\n"
             "DEAP recordings. Its figures say nothing about real EEG.\n"
         )  # fmt: skip
-    write_json(out / "classes.json", {"class_names": list(data.info.class_names)})
+    runs.write_class_names(out, data.info.class_names)
     if finished_training:  # training finished before; only the reports are missing
         print(f"Training in {printable(out)} is already finished; writing the missing reports.")
-        history = training_history(out)
+        history = runs.training_history(out)
     else:
         print(
             f"Training {model.name} ({model.count_params():,} parameters) on {printable(args.dataset)} "
@@ -373,19 +315,19 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
         )
     train_seconds = time.perf_counter() - started
 
-    best = load_model_file(out / "model.keras", out)
+    best = runs.load_model_file(out / runs.MODEL, out)
     result = evaluation.evaluate_classifier(best, data.test, data.info.class_names)
     # The compiled loss on the predictions already made: no second pass over the test set.
     test_loss = best.loss(result.predictions.y_true, result.predictions.scores)
-    with atomic_path(out / "report.csv") as temporary:
+    with atomic_path(out / runs.REPORT) as temporary:
         result.report.to_csv(temporary, errors="backslashreplace")
     plots.save_figure(
-        plots.learning_curves(history, title=f"{best.name} on {data.info.name}"), out / "learning_curves.png"
+        plots.learning_curves(history, title=f"{best.name} on {data.info.name}"), out / runs.LEARNING_CURVES
     )
     confusion = plots.confusion_heatmap(result.confusion, data.info.class_names)
     if synthetic:
         confusion.axes[0].set_title("SYNTHETIC data (not DEAP recordings)", color="#b00020")
-    plots.save_figure(confusion, out / "confusion_matrix.png")
+    plots.save_figure(confusion, out / runs.CONFUSION_MATRIX)
     metrics = {
         "model": args.model,
         "dataset": args.dataset,
@@ -401,7 +343,7 @@ def _train_and_report(args, out: Path, epochs: int, started: float, options: dic
         f"{len(tf.config.list_physical_devices('GPU'))} GPUs",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
-    write_json(out / "metrics.json", metrics)  # last: its presence marks the run as finished
+    write_json(out / runs.METRICS, metrics)  # last: its presence marks the run as finished
     print(f"Test accuracy {result.accuracy:.4f} in {metrics['total_seconds']:.1f} s; results in {printable(out)}")
     return metrics
 
@@ -430,14 +372,6 @@ def run_evaluate(args) -> None:
     metrics = evaluate_run(load_run(args.run), args.dataset, args.out)
     print(f"Accuracy {metrics['accuracy']:.4f} on {metrics['examples']} images of {printable(args.dataset)}; "
           f"results in {printable(metrics['folder'])}")  # fmt: skip
-
-
-def training_history(out: Path):
-    """The history DataFrame of a finished run folder (from its ``history.csv``)."""
-    frame = read_log(out / "history.csv")
-    if frame is None:
-        raise RunExistsError(f"{out} has run.json but no history.csv; choose another --out to train again.")
-    return frame
 
 
 def models_table() -> str:

@@ -48,3 +48,7 @@ class DiskFullError(CnnkitError, OSError):
 
 class RunDamagedError(CnnkitError, RuntimeError):
     """A run folder's files are damaged beyond what resuming can repair."""
+
+
+class RunFolderError(CnnkitError, FileNotFoundError):
+    """The folder is not a usable training run (no model.keras, or a damaged one)."""

@@ -167,14 +167,6 @@ def require_free_space(folder: str | os.PathLike, needed: int, what: str) -> Non
 # --- run folders: one owner at a time --------------------------------------------------
 
 LOCK_NAME = ".lock"
-# What a training run writes into its folder (an evaluation writes only reports and metrics.json).
-TRAINING_RUN_FILES = ("settings.json", "history.csv", "model.keras", "backup", "run.json", "classes.json")
-
-
-def run_files(folder: str | os.PathLike) -> list[str]:
-    """The names of :data:`TRAINING_RUN_FILES` present in ``folder``: empty when it holds no run."""
-    folder = Path(folder)
-    return [name for name in TRAINING_RUN_FILES if (folder / name).exists()]
 _HELD_LOCKS: dict[Path, int] = {}  # folder -> open descriptor, for the locks this process holds
 
 

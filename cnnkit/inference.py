@@ -14,121 +14,19 @@ resized bilinearly with antialiasing, scaled to [0, 1], gray or RGB as the model
 
 from __future__ import annotations
 
-import json
-import time
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
+from cnnkit import runs
 from cnnkit.data import folders
 from cnnkit.data.registry import get_dataset, is_folder_dataset
-from cnnkit.errors import CnnkitError, RunExistsError
-from cnnkit.files import atomic_path, folder_lock, prepare_folder, printable, run_files, write_json
+from cnnkit.errors import CnnkitError
+from cnnkit.files import atomic_path, prepare_folder, printable, write_json
 from cnnkit.models.losses import predicts_penalties
-
-
-class RunFolderError(CnnkitError, FileNotFoundError):
-    """The folder is not a finished training run (no model.keras)."""
-
-
-@dataclass(frozen=True)
-class Run:
-    """A trained run: its folder, model, class names and the settings it was trained with."""
-
-    folder: Path
-    model: keras.Model
-    class_names: tuple[str, ...]
-    settings: dict
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.model.input_shape[1:])
-
-
-# What loading a damaged or hostile model.keras raises: a zip without config.json (KeyError),
-# garbage weights (h5py's OSError), deep nesting (RecursionError), bad JSON or a layer that
-# safe mode refuses (ValueError), a file that is not a zip (BadZipFile).
-MODEL_FILE_ERRORS = (KeyError, OSError, RecursionError, ValueError, TypeError, EOFError, zipfile.BadZipFile)
-
-
-def load_model_file(path, folder) -> keras.Model:
-    """``keras.saving.load_model(path, safe_mode=True)``, with a damaged file reported in one
-    line (:class:`RunFolderError`) instead of the loader's own traceback."""
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except MODEL_FILE_ERRORS as error:
-        detail = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}" if str(error) else type(error).__name__
-        raise RunFolderError(
-            f"model.keras in {folder} is damaged or unsafe and cannot be loaded ({detail}); train the run "
-            "again, or restore the file from a copy."
-        ) from error
-
-
-def outputs_class_scores(model: keras.Model) -> str | None:
-    """``None`` when ``model`` outputs one score per class that :func:`probabilities` can turn
-    into probabilities (a softmax, or LeNet-5's RBF penalties); otherwise what is wrong."""
-    shape = model.output_shape
-    if isinstance(shape, list) or len(shape) != 2 or shape[-1] is None or shape[-1] < 2:
-        return f"its output has shape {shape}, not one score per class for at least two classes"
-    if predicts_penalties(model):
-        return None
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    name = getattr(activation, "__name__", None)
-    if isinstance(last, keras.layers.Softmax) or name == "softmax":
-        return None
-    return f"its last layer ({last.name}) has no softmax, so its outputs are not probabilities"
-
-
-def read_class_names(folder: Path, outputs: int) -> tuple[str, ...]:
-    """The class names in ``folder/classes.json``, checked against the model's ``outputs``;
-    numbered names ``"0", "1", ...`` when the run has no ``classes.json``."""
-    path = folder / "classes.json"
-    if not path.is_file():
-        return tuple(str(i) for i in range(outputs))
-    try:
-        names = json.loads(path.read_text())["class_names"]
-    except (ValueError, KeyError, TypeError, OSError) as error:
-        raise RunFolderError(
-            f"{path} is damaged ({type(error).__name__}: {error}); it must hold "
-            '{"class_names": ["first", "second", ...]}, one name per model output.'
-        ) from None
-    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        raise RunFolderError(f"{path} must list the class names as a JSON list of strings, not {names!r}.")
-    if len(names) != outputs:
-        raise RunFolderError(
-            f"{path} names {len(names)} classes but the model in {folder} has {outputs} outputs; "
-            "the two files come from different runs. Restore the run's own classes.json."
-        )
-    return tuple(names)
-
-
-def load_run(folder) -> Run:
-    """Load ``folder/model.keras`` (Keras safe mode) with ``classes.json`` and ``settings.json``.
-
-    The model must output one probability per class (or LeNet-5's penalties), and
-    ``classes.json`` must name exactly that many classes; a damaged or mismatched run is
-    refused with :class:`RunFolderError`, which names the file.
-    """
-    folder = Path(folder)
-    path = folder / "model.keras"
-    if not path.is_file():
-        raise RunFolderError(f"{folder} holds no model.keras: give the folder of a finished training run.")
-    model = load_model_file(path, folder)
-    problem = outputs_class_scores(model)
-    if problem is not None:
-        raise RunFolderError(f"The model in {folder} cannot classify: {problem}.")
-    classes = read_class_names(folder, model.output_shape[-1])
-    settings_file = folder / "settings.json"
-    try:
-        settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
-    except ValueError:
-        settings = {}
-    return Run(folder, model, classes, settings if isinstance(settings, dict) else {})
+from cnnkit.runs import Run, load_run  # noqa: F401 (load_run: the first step of this module's API)
 
 
 def check_output_file(path) -> Path:
@@ -214,17 +112,9 @@ def evaluate_run(run: Run, dataset: str, out_dir=None, batch_size: int = 128) ->
     (:func:`cnnkit.files.folder_lock`).
     """
     name = Path(dataset).name if is_folder_dataset(dataset) else dataset
-    out = Path(out_dir) if out_dir is not None else run.folder / "evaluations" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(out_dir) if out_dir is not None else runs.default_evaluation_folder(run.folder, name)
     # The lock keeps a training run (or a second evaluation) out of the folder while it is written.
-    with folder_lock(out):
-        if (out / "metrics.json").exists():
-            raise RunExistsError(f"{out} already holds an evaluation; choose another folder.")
-        held = run_files(out)
-        if held:
-            raise RunExistsError(
-                f"{out} holds a training run ({', '.join(held)}); writing an evaluation there would end it. "
-                "Choose a new folder for the evaluation."
-            )
+    with runs.evaluation_folder(out):
         return _evaluate_into(run, dataset, out, batch_size)
 
 
@@ -248,12 +138,12 @@ def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
             "evaluate on data with the same classes."
         )
     result = evaluation.evaluate_classifier(run.model, data, class_names)
-    with atomic_path(out / "report.csv") as temporary:
+    with atomic_path(out / runs.REPORT) as temporary:
         result.report.to_csv(temporary, errors="backslashreplace")
-    plots.save_figure(plots.confusion_heatmap(result.confusion, class_names), out / "confusion_matrix.png")
+    plots.save_figure(plots.confusion_heatmap(result.confusion, class_names), out / runs.CONFUSION_MATRIX)
     metrics = {"run": str(run.folder), "dataset": str(dataset), "accuracy": result.accuracy,
                "examples": int(len(result.predictions.y_true))}  # fmt: skip
-    write_json(out / "metrics.json", metrics)
+    write_json(out / runs.METRICS, metrics)
     return {**metrics, "folder": str(out)}
 
 

@@ -23,14 +23,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit import cli
+from cnnkit import cli, runs
 from cnnkit.data import deap, deap_synthetic, eeg_features, folders, load_dataset, registry
 from cnnkit.data.folders import BadImageFilesError, check_image_files, scan_folder
+from cnnkit.data.registry import get_dataset
 from cnnkit.data.samples import write_digit_folder
-from cnnkit.errors import CorruptDatasetError, DiskFullError, RunExistsError
+from cnnkit.errors import CorruptDatasetError, DiskFullError, RunExistsError, RunFolderError
 from cnnkit.files import folder_lock, printable, remove_orphaned_temporaries, write_json
-from cnnkit.inference import RunFolderError, load_run
 from cnnkit.models import applications
+from cnnkit.runs import load_run
 from tests.test_training import StopAtEpoch
 
 
@@ -258,14 +259,14 @@ def test_8_other_subjects_are_other_settings(tmp_path):
     (out / "history.csv").write_text("epoch,loss\n0,1.0\n")
     args = parser.parse_args(["train", "ccnn", "--dataset", "deap_synthetic", "--subjects", "1"])
     args.option = []
-    write_json(out / "settings.json", cli.run_identity(args, {"kind": "de_grid"}, "abc"))
-    assert cli.check_identity(out, cli.run_identity(args, {"kind": "de_grid"}, "abc")) is False
+    write_json(out / "settings.json", cli.run_identity(args, get_dataset("deap_synthetic"), {"kind": "de_grid"}, "abc"))
+    assert runs.check_settings(out, cli.run_identity(args, get_dataset("deap_synthetic"), {"kind": "de_grid"}, "abc")) is False
     args.subjects = 2
     with pytest.raises(RunExistsError, match="other settings"):
-        cli.check_identity(out, cli.run_identity(args, {"kind": "de_grid"}, "abc"))
+        runs.check_settings(out, cli.run_identity(args, get_dataset("deap_synthetic"), {"kind": "de_grid"}, "abc"))
     args.subjects = 1
     with pytest.raises(RunExistsError, match="changed since it started"):
-        cli.check_identity(out, cli.run_identity(args, {"kind": "de_grid"}, "abd"))
+        runs.check_settings(out, cli.run_identity(args, get_dataset("deap_synthetic"), {"kind": "de_grid"}, "abd"))
 
 
 def test_9_a_failed_start_does_not_poison_the_out_folder(tmp_path, monkeypatch, capsys):

@@ -75,3 +75,27 @@ def test_leaf_modules_import_no_cnnkit_module_that_uses_them():
     for module, targets in graph.items():
         if module.startswith("cnnkit.data"):
             assert not targets & {"cnnkit.training", "cnnkit.cli", "cnnkit.modes"}, module  # data never imports training
+
+
+def test_the_run_folder_and_training_plumbing_are_split_by_concern():
+    graph = import_graph()
+    # The run folder's rules are read by training, the CLI and inference, and depend on none of them.
+    assert not graph["cnnkit.runs"] & {"cnnkit.training", "cnnkit.cli", "cnnkit.inference", "cnnkit.callbacks"}
+    assert graph["cnnkit.callbacks"] <= {"cnnkit.errors", "cnnkit.files"}  # callbacks know no run folder
+    assert graph["cnnkit.distribute"] <= {"cnnkit.errors"}  # device discovery knows nothing of training
+    assert {"cnnkit.runs", "cnnkit.callbacks", "cnnkit.distribute"} <= graph["cnnkit.training"]
+    assert "cnnkit.runs" in graph["cnnkit.cli"] and "cnnkit.runs" in graph["cnnkit.inference"]
+
+
+def test_the_backup_repair_uses_keras_own_backup_paths(tmp_path):
+    import keras
+
+    from cnnkit.callbacks import ResumableBackup
+
+    backup = ResumableBackup(tmp_path / "backup")
+    parent = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"), double_checkpoint=True)
+    assert isinstance(backup, keras.callbacks.BackupAndRestore) and backup.double_checkpoint
+    for name in ("_weights_path", "_training_metadata_path", "_prev_weights_path", "_prev_training_metadata_path"):
+        assert getattr(backup, name) == getattr(parent, name)
+    source = (PACKAGE / "callbacks.py").read_text() + (PACKAGE / "training.py").read_text()
+    assert "latest.weights.h5" not in source and "training_metadata.json" not in source  # never spelled by cnnkit

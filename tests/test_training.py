@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 
 from cnnkit.data import load_dataset
+from cnnkit.distribute import get_strategy, training_scope
 from cnnkit.errors import RunExistsError
 from cnnkit.models import build
 from cnnkit.models.losses import LeNetRBFLoss
 from cnnkit.seed import set_seed
-from cnnkit.training import get_strategy, train, training_scope
+from cnnkit.training import train
 
 
 def small(dataset, batches=4):
@@ -293,7 +294,7 @@ class FakeResolver:
 def test_is_chief_follows_tensorflows_convention(task_type, task_id, cluster, chief, monkeypatch):
     import tensorflow as tf
 
-    from cnnkit.training import is_chief
+    from cnnkit.distribute import is_chief
 
     class FakeMultiWorker:
         cluster_resolver = FakeResolver(task_type, task_id, cluster)
@@ -319,7 +320,8 @@ def test_a_non_chief_worker_trains_without_writing_the_run_folder(tmp_path, monk
 
 
 def test_the_best_checkpoint_direction_is_said_not_guessed(tmp_path):
-    from cnnkit.training import AtomicBestCheckpoint, best_epoch
+    from cnnkit.callbacks import AtomicBestCheckpoint
+    from cnnkit.runs import best_epoch
 
     logged = pd.DataFrame({"val_accuracy": [0.5, 0.9, 0.7], "val_acc_penalty": [3.0, 1.0, 2.0]},
                           index=pd.Index([0, 1, 2], name="epoch"))  # fmt: skip

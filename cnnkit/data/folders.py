@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from cnnkit import runs
 from cnnkit.data.base import Dataset, DatasetInfo
 from cnnkit.errors import CnnkitError, CorruptDatasetError
 from cnnkit.files import printable
@@ -76,8 +77,6 @@ class ImageFolder:
 # Folders that are never classes nor searched for images: hidden ones (``.ipynb_checkpoints``,
 # ``.git``) and the resource forks macOS adds to zip files.
 SKIPPED_FOLDERS = ("__MACOSX",)
-# A cnnkit run folder holds these; a folder holding runs (``runs/``) is never a class.
-RUN_FOLDER_MARKERS = (".lock", "settings.json")
 
 
 def is_image_file(path: Path) -> bool:
@@ -92,7 +91,7 @@ def is_skipped_folder(name: str) -> bool:
 def _holds_runs(folder: Path) -> bool:
     """True when ``folder`` is a cnnkit run folder or holds one (``runs/`` beside the images)."""
     candidates = [folder, *(child for child in folder.iterdir() if child.is_dir())]
-    return any((candidate / marker).exists() for candidate in candidates for marker in RUN_FOLDER_MARKERS)
+    return any((candidate / marker).exists() for candidate in candidates for marker in runs.RUN_FOLDER_MARKERS)
 
 
 def find_images(folder) -> tuple[list[str], list[tuple[str, str]]]:
