@@ -176,20 +176,20 @@ def gradient_norms(model: keras.Model, images, labels) -> pd.DataFrame:
     residual network). Columns: ``layer``, ``depth`` (1-based position among the weight
     layers), ``gradient_norm``.
     """
-    import tensorflow as tf
+    from cnnkit import backends
 
     kernels = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)]
     if not kernels:
         raise ValueError(f"{model.name} has no convolution or dense layer.")
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    with tf.GradientTape() as tape:
-        loss = loss_fn(labels, model(images, training=True))
-    grads = tape.gradient(loss, [layer.kernel for layer in kernels])
+    targets = keras.ops.convert_to_tensor(np.asarray(labels))
+    grads = backends.weight_gradients(model, lambda outputs: loss_fn(targets, outputs), images)
+    position = {id(variable): i for i, variable in enumerate(model.trainable_variables)}
     return pd.DataFrame(
         {
             "layer": [layer.name for layer in kernels],
             "depth": range(1, len(kernels) + 1),
-            "gradient_norm": [float(tf.norm(g)) for g in grads],
+            "gradient_norm": [float(np.linalg.norm(grads[position[id(layer.kernel)]])) for layer in kernels],
         }
     )
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
+
+from cnnkit import backends
 
 RULES = ("plain", "guided", "deconvnet")
 
@@ -69,7 +70,7 @@ def _scores(dense, penultimate):
     """Class scores before the softmax (the paper's y^c for Grad-CAM)."""
     if dense is None:
         return penultimate
-    scores = tf.matmul(tf.cast(penultimate, dense.kernel.dtype), dense.kernel)
+    scores = keras.ops.matmul(keras.ops.cast(penultimate, dense.kernel.dtype), dense.kernel)
     return scores + dense.bias if dense.use_bias else scores
 
 
@@ -80,31 +81,37 @@ def _class_indices(class_index, predicted: np.ndarray) -> np.ndarray:
     return indices.copy()
 
 
-def _pick(scores, indices):
-    return tf.gather(scores, indices, axis=1, batch_dims=1)
+def _pick(scores, indices: np.ndarray):
+    """``scores[i, indices[i]]`` for every image ``i``."""
+    return keras.ops.take_along_axis(scores, keras.ops.convert_to_tensor(indices[:, None]), axis=1)[:, 0]
 
 
 # --- Gradients through ReLUs: plain, deconvnet, guided -----------------------------------------
 
 
-@tf.custom_gradient
+# keras.ops.custom_gradient runs on every backend; its backward function receives the incoming
+# gradient positionally on TensorFlow and JAX, and as ``upstream=`` on PyTorch.
+
+
+@keras.ops.custom_gradient
 def _guided_relu(x):
     """ReLU whose gradient passes only where the input *and* the incoming gradient are positive."""
 
-    def backward(upstream):
-        return upstream * tf.cast(x > 0, upstream.dtype) * tf.cast(upstream > 0, upstream.dtype)
+    def backward(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+        return upstream * keras.ops.cast(x > 0, upstream.dtype) * keras.ops.cast(upstream > 0, upstream.dtype)
 
-    return tf.nn.relu(x), backward
+    return keras.ops.relu(x), backward
 
 
-@tf.custom_gradient
+@keras.ops.custom_gradient
 def _deconvnet_relu(x):
     """ReLU whose gradient is the ReLU of the incoming gradient, whatever the forward input was."""
 
-    def backward(upstream):
-        return tf.nn.relu(upstream)
+    def backward(*args, upstream=None):
+        return keras.ops.relu(args[0] if upstream is None else upstream)
 
-    return tf.nn.relu(x), backward
+    return keras.ops.relu(x), backward
 
 
 def _is_plain_relu(layer) -> bool:
@@ -159,26 +166,24 @@ def saliency(model: keras.Model, images, *, class_index=None, layer_name: str | 
     """
     images = image_batch(images)
     network = with_relu_rule(model, rule)
-    x = tf.constant(images)
     if layer_name is None:
         scorer, dense = _score_model(network)
-        predicted = np.argmax(np.asarray(model(images, training=False)), axis=-1)
-        indices = tf.constant(_class_indices(class_index, predicted))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            target = tf.reduce_sum(_pick(_scores(dense, scorer(x, training=False)), indices))
+        indices = _class_indices(class_index, np.argmax(backends.forward(model, images), axis=-1))
+
+        def target(x):
+            return keras.ops.sum(_pick(_scores(dense, scorer(x, training=False)), indices))
     else:
         probe = keras.Model(network.input, layer_named(network, layer_name).output)
         if channel is None:
             raise ValueError("give the channel of layer_name to visualize.")
-        with tf.GradientTape() as tape:
-            tape.watch(x)
+
+        def target(x):
             maps = probe(x, training=False)
             if position is None:
-                target = tf.reduce_sum(maps[..., channel])
-            else:
-                target = tf.reduce_sum(maps[:, position[0], position[1], channel])
-    return tape.gradient(target, x).numpy()
+                return keras.ops.sum(maps[..., channel])
+            return keras.ops.sum(maps[:, position[0], position[1], channel])
+
+    return backends.gradient(target, images)[1]
 
 
 def gradient_image(gradients) -> np.ndarray:
@@ -220,22 +225,36 @@ def grad_cam(model: keras.Model, images, class_index=None, layer_name: str | Non
     if len(layer_named(model, layer_name).output.shape) != 4:
         raise ValueError(f"{layer_name} does not output feature maps (batch, h, w, channels).")
     scorer, dense = _score_model(model, layer_name)
-    predicted = np.argmax(np.asarray(model(images, training=False)), axis=-1)
-    indices = tf.constant(_class_indices(class_index, predicted))
-    with tf.GradientTape() as tape:
-        maps, penultimate = scorer(images, training=False)
-        target = tf.reduce_sum(_pick(_scores(dense, penultimate), indices))
-    gradients = tape.gradient(target, maps)
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)  # alpha_k
-    heat = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1)).numpy()
+    indices = _class_indices(class_index, np.argmax(backends.forward(model, images), axis=-1))
+    # The gradient with respect to the feature maps: the network is cut at layer_name into the
+    # part before (maps = front(images)) and the head after it, and the head is differentiated.
+    maps = backends.forward(keras.Model(scorer.input, scorer.outputs[0]), images)
+    head = _head(scorer, layer_name)
+    _, gradients = backends.gradient(lambda a: keras.ops.sum(_pick(_scores(dense, head(a, training=False)), indices)),
+                                     maps)  # fmt: skip
+    weights = gradients.mean(axis=(1, 2), keepdims=True)  # alpha_k
+    heat = np.maximum((weights * maps).sum(axis=-1), 0.0)
     peak = heat.max(axis=(1, 2), keepdims=True)
     return np.where(peak > 0, heat / np.where(peak > 0, peak, 1.0), 0.0).astype("float32")
+
+
+def _head(scorer: keras.Model, layer_name: str) -> keras.Model:
+    """The part of ``scorer`` after ``layer_name``: feature maps in, pre-softmax input out.
+    Every path to the output must pass through that layer (a block's output does; a layer
+    inside a residual block does not, its shortcut goes around it)."""
+    try:
+        return keras.Model(scorer.outputs[0], scorer.outputs[1])
+    except ValueError as error:
+        raise ValueError(
+            f"Grad-CAM needs a layer that every path to the output passes through; the shortcut of a residual "
+            f"block goes around {layer_name}. Choose a block's output (the default, last_feature_map_layer, is one)."
+        ) from error
 
 
 def resize_heatmaps(heatmaps, size) -> np.ndarray:
     """Heat maps ``(batch, h', w')`` resized bilinearly to ``size`` ``(height, width)``."""
     heatmaps = np.asarray(heatmaps, dtype="float32")[..., None]
-    return tf.image.resize(heatmaps, size, method="bilinear").numpy()[..., 0]
+    return keras.ops.convert_to_numpy(keras.ops.image.resize(heatmaps, size, interpolation="bilinear"))[..., 0]
 
 
 # --- Occlusion ----------------------------------------------------------------------------------
@@ -259,7 +278,7 @@ def occlusion_map(model: keras.Model, image, class_index: int | None = None, pat
             f"patch must lie in 1..{min(height, width)} and stride be >= 1, got {patch} and {stride}."
         )
     if class_index is None:
-        class_index = int(np.argmax(np.asarray(model(image[None], training=False))[0]))
+        class_index = int(np.argmax(backends.forward(model, image[None])[0]))
     fill = (
         image.mean(axis=(0, 1)) if fill is None else np.broadcast_to(np.asarray(fill, "float32"), (channels,))
     )
@@ -273,7 +292,7 @@ def occlusion_map(model: keras.Model, image, class_index: int | None = None, pat
         batch = np.repeat(image[None], len(corners[first : first + batch_size]), axis=0)
         for copy, (top, left) in zip(batch, corners[first : first + batch_size], strict=True):
             copy[top : top + patch, left : left + patch] = fill
-        probabilities.append(np.asarray(model(batch, training=False))[:, class_index])
+        probabilities.append(backends.forward(model, batch)[:, class_index])
     probabilities = np.concatenate(probabilities)
     total, count = np.zeros((height, width)), np.zeros((height, width))
     for probability, (top, left) in zip(probabilities, corners, strict=True):
@@ -351,7 +370,7 @@ def top_activations(model: keras.Model, layer_name: str, images, channels, k: in
     """
     images = image_batch(images)
     probe = keras.Model(model.input, layer_named(model, layer_name).output)
-    maps = np.concatenate([np.asarray(probe(images[i:i + batch_size], training=False))[..., list(channels)]
+    maps = np.concatenate([backends.forward(probe, images[i:i + batch_size])[..., list(channels)]
                            for i in range(0, len(images), batch_size)])  # fmt: skip
     batch, height, width, count = maps.shape
     flat = maps.reshape(batch, height * width, count)

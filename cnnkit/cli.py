@@ -33,6 +33,7 @@ is a fault, not bad input: it keeps its traceback (status 1).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import sys
@@ -41,9 +42,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ log lines; errors still raise
 
-import tensorflow as tf  # noqa: E402
-
-from cnnkit import evaluation, plots, runs  # noqa: E402
+from cnnkit import backends, evaluation, plots, runs  # noqa: E402
 from cnnkit.data import augment, folders  # noqa: E402
 from cnnkit.data.loading import load_dataset  # noqa: E402
 from cnnkit.data.registry import DATASETS, DatasetSpec, datasets_table, get_dataset, list_datasets  # noqa: E402
@@ -155,22 +154,27 @@ def _positive_float(text: str) -> float:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cnnkit", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backend", choices=backends.BACKENDS,
+                        help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")  # fmt: skip
 
-    commands.add_parser("models", help="list the registered models")
-    commands.add_parser("datasets", help="list the datasets")
+    commands.add_parser("models", help="list the registered models", parents=[common])
+    commands.add_parser("datasets", help="list the datasets", parents=[common])
 
-    ask = commands.add_parser("predict", help="predict the classes of new images with a trained run")
+    ask = commands.add_parser("predict", help="predict the classes of new images with a trained run",
+                              parents=[common])  # fmt: skip
     ask.add_argument("run", type=Path, help="a run folder (with model.keras)")
     ask.add_argument("images", nargs="+", type=Path, help="image files or folders")
     ask.add_argument("--top", type=_positive_int, default=1, help="the K most probable classes")
     ask.add_argument("--csv", type=Path, help="also write the table to this CSV file")
 
-    check = commands.add_parser("evaluate", help="evaluate a trained run on a dataset or an image folder")
+    check = commands.add_parser("evaluate", help="evaluate a trained run on a dataset or an image folder",
+                                parents=[common])  # fmt: skip
     check.add_argument("run", type=Path, help="a run folder (with model.keras)")
     check.add_argument("--dataset", required=True, help="a dataset name or a folder of class subfolders")
     check.add_argument("--out", type=Path, help="where to write (default RUN/evaluations/<dataset>-<time>)")
 
-    run = commands.add_parser("train", help="train a model and write its results")
+    run = commands.add_parser("train", help="train a model and write its results", parents=[common])
     run.add_argument("model", help="a registered model name (see: python -m cnnkit models)")
     run.add_argument(
         "--dataset",
@@ -339,8 +343,8 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
         "parameters": int(best.count_params()),
         "train_seconds": round(train_seconds, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{len(tf.config.list_physical_devices('GPU'))} GPUs",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {backends.gpu_count()} GPUs",
+        "backend": backends.current(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     write_json(out / runs.METRICS, metrics)  # last: its presence marks the run as finished
@@ -432,6 +436,17 @@ class QuietWhenPipeCloses:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    if args.backend is not None and args.backend != backends.current():
+        try:
+            backends.choose(args.backend)
+        except backends.BackendError as error:
+            if argv is not None or importlib.util.find_spec(backends.PACKAGES[args.backend]) is None:
+                print(f"error: {error}", file=sys.stderr)  # called from Python, or not installed: one line
+                return 2
+            # Keras read its backend when cnnkit was imported: run this same command again with the
+            # backend set before that import (the new process replaces this one).
+            os.execve(sys.executable, [sys.executable, "-m", "cnnkit", *sys.argv[1:]],
+                      {**os.environ, "KERAS_BACKEND": args.backend})  # fmt: skip
     stdout = sys.stdout
     sys.stdout = QuietWhenPipeCloses(stdout)
     try:

@@ -1,9 +1,13 @@
-"""Which devices train: the ``tf.distribute`` strategy for this machine, and who writes.
+"""Which devices train, and which process writes the run folder.
 
-- :func:`get_strategy`: several workers in ``TF_CONFIG`` -> ``MultiWorkerMirroredStrategy``; a TPU
-  -> ``TPUStrategy``; two or more GPUs -> ``MirroredStrategy``; else the default strategy.
-- :func:`training_scope`: build the model inside it (and pick mixed precision).
-- :func:`is_chief`: False only in a worker that must not write the run folder.
+- :func:`training_scope`: build the model inside it (it also picks mixed precision). On
+  TensorFlow it enters the ``tf.distribute`` strategy of :func:`get_strategy`; on JAX, with more
+  than one device or process, Keras' own ``keras.distribution.DataParallel``
+  (:func:`data_parallel`); on PyTorch, one device.
+- :func:`get_strategy` (TensorFlow): several workers in ``TF_CONFIG`` ->
+  ``MultiWorkerMirroredStrategy``; a TPU -> ``TPUStrategy``; two or more GPUs ->
+  ``MirroredStrategy``; else the default strategy.
+- :func:`is_chief`: False only in a process that must not write the run folder.
 
 Under ``MultiWorkerMirroredStrategy`` only the chief (task ``chief``, or ``worker`` 0 when there
 is no chief) writes the run folder. Keras 3's ``fit`` itself does not yet run under that strategy
@@ -22,6 +26,7 @@ from collections.abc import Iterator
 import keras
 import tensorflow as tf
 
+from cnnkit import backends
 from cnnkit.errors import CnnkitError
 
 
@@ -44,7 +49,14 @@ def get_strategy() -> tf.distribute.Strategy:
     A ``TF_CONFIG`` describing several workers gives ``MultiWorkerMirroredStrategy``; a TPU
     (see :func:`_tpu_address`) gives ``TPUStrategy``; two or more GPUs give
     ``MirroredStrategy``; otherwise the default strategy (one GPU, or the CPU).
+    ``tf.distribute`` strategies drive TensorFlow only: on another backend this refuses in one
+    line (JAX's own route to several devices is :func:`data_parallel`).
     """
+    if backends.current() != "tensorflow":
+        raise backends.BackendError(
+            f"tf.distribute strategies run on the TensorFlow backend, not on {backends.current()}: use "
+            "KERAS_BACKEND=tensorflow, or on JAX let training_scope() use keras.distribution."
+        )
     address = _tpu_address()
     if os.environ.get("TF_CONFIG") and address is None:
         cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
@@ -69,9 +81,18 @@ def get_strategy() -> tf.distribute.Strategy:
 
 
 def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
-    """False only in a non-chief worker of a multi-worker strategy: the process that must not
-    write the run folder. The chief is task ``chief``, or ``worker`` 0 when the cluster has no
-    chief (TensorFlow's convention). ``strategy`` defaults to the current one."""
+    """False only in a process that must not write the run folder: on JAX every process but
+    process 0 (``jax.process_index()``); on TensorFlow a non-chief worker of a multi-worker
+    strategy, the chief being task ``chief``, or ``worker`` 0 when the cluster has no chief
+    (TensorFlow's convention; ``strategy`` defaults to the current one); on PyTorch, one
+    process, always True."""
+    backend = backends.current()
+    if backend == "jax":
+        import jax
+
+        return jax.process_index() == 0
+    if backend == "torch":
+        return True
     strategy = strategy or tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
@@ -82,25 +103,55 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
+def model_scope(model: keras.Model):
+    """The context in which ``model`` is compiled: its ``tf.distribute`` strategy's scope on
+    TensorFlow, nothing on the other backends (Keras' distribution is global there)."""
+    strategy = getattr(model, "distribute_strategy", None) if backends.current() == "tensorflow" else None
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def data_parallel() -> keras.distribution.DataParallel | None:
+    """JAX only: ``keras.distribution.DataParallel`` over every device of every process, set as
+    Keras' distribution, when there is more than one device; ``None`` on one device. Each batch
+    is split across the devices and the gradients are averaged, as ``MirroredStrategy`` does."""
+    import jax
+
+    if keras.distribution.distribution() is not None:
+        return keras.distribution.distribution()
+    if len(jax.devices()) < 2:
+        return None
+    distribution = keras.distribution.DataParallel(devices=jax.devices())
+    keras.distribution.set_distribution(distribution)
+    return distribution
+
+
 @contextlib.contextmanager
-def training_scope(
-    mixed_precision: bool | None = None, strategy: tf.distribute.Strategy | None = None
-) -> Iterator[tf.distribute.Strategy]:
+def training_scope(mixed_precision: bool | None = None, strategy: tf.distribute.Strategy | None = None) -> Iterator:
     """Build your model inside this block so that it trains on the right devices.
 
-    Yields the strategy (see :func:`get_strategy`, or pass your own). ``mixed_precision``:
+    Yields what distributes the training: on TensorFlow the strategy (see
+    :func:`get_strategy`, or pass your own); on JAX the ``keras.distribution`` in force
+    (:func:`data_parallel`, or ``None`` on one device); on PyTorch ``None``. ``mixed_precision``:
     ``True`` builds the model with float16 compute and float32 weights (``mixed_float16``),
     ``False`` keeps float32, ``None`` (default) uses mixed precision only when a GPU is
     present. The global dtype policy is restored on leaving the block; the model keeps its
     own. Output layers of cnnkit's builders always compute in float32.
     """
-    strategy = strategy or get_strategy()
+    backend = backends.current()
+    if strategy is not None and backend != "tensorflow":
+        raise backends.BackendError(f"A tf.distribute strategy needs the TensorFlow backend; Keras runs on {backend}.")
+    if backend == "torch" and _tpu_address() is not None:
+        raise backends.BackendError("Keras on PyTorch does not train on TPUs: use KERAS_BACKEND=jax (or tensorflow).")
     if mixed_precision is None:
-        mixed_precision = bool(tf.config.list_logical_devices("GPU"))
+        mixed_precision = backends.gpu_count() > 0
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
     try:
-        with strategy.scope():
-            yield strategy
+        if backend == "tensorflow":
+            strategy = strategy or get_strategy()
+            with strategy.scope():
+                yield strategy
+        else:
+            yield data_parallel() if backend == "jax" else None
     finally:
         keras.config.set_dtype_policy(previous)

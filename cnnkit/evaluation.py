@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from cnnkit import backends
 from cnnkit.models.losses import predicts_penalties
 
 
@@ -62,7 +63,7 @@ def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: bool = Fa
     limit = batch_limit(max_batches)
     labels, scores, images = [], [], []
     for batch_images, batch_labels in dataset if limit is None else dataset.take(limit):
-        scores.append(np.asarray(model(batch_images, training=False)))
+        scores.append(backends.forward(model, batch_images))
         labels.append(np.asarray(batch_labels))
         if keep_images:
             images.append(np.asarray(batch_images))

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from cnnkit import runs
+from cnnkit import backends, runs
 from cnnkit.data import folders
 from cnnkit.data.registry import get_dataset, is_folder_dataset
 from cnnkit.errors import CnnkitError
@@ -90,7 +90,7 @@ def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.D
     folders.check_image_files(paths, listing_problems=problems)
     height, width, channels = run.input_shape
     dataset = folders.file_pipeline(paths, np.zeros(len(paths)), (height, width), channels, batch_size)
-    scores = np.concatenate([np.asarray(run.model(x, training=False)) for x, _ in dataset])
+    scores = np.concatenate([backends.forward(run.model, x) for x, _ in dataset])
     probs = probabilities(run.model, scores)
     top = min(top, probs.shape[1])
     order = np.argsort(-probs, axis=1)[:, :top]

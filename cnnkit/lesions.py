@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from cnnkit import backends
 from cnnkit.attribution import image_batch, layer_named
 
 
@@ -60,7 +61,7 @@ def lesion_study(model: keras.Model, images, labels, block_names=None, batch_siz
         raise ValueError(f"{len(images)} images but {len(labels)} labels.")
 
     def accuracy(network):
-        predicted = np.concatenate([np.argmax(np.asarray(network(images[i:i + batch_size], training=False)), -1)
+        predicted = np.concatenate([np.argmax(backends.forward(network, images[i:i + batch_size]), -1)
                                     for i in range(0, len(images), batch_size)])  # fmt: skip
         return float(np.mean(predicted == labels))
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from cnnkit import backends
 from cnnkit.files import atomic_path, printable
 
 
@@ -145,7 +146,7 @@ def feature_maps(model: keras.Model, layer_name: str, image, max_maps: int = 16)
     if len(layer.output.shape) != 4:
         raise ValueError(f"{layer_name} outputs {layer.output.shape}, not feature maps (batch, h, w, c).")
     probe = keras.Model(model.input, layer.output)
-    maps = np.asarray(probe(np.asarray(image, dtype="float32")[None], training=False))[0]
+    maps = backends.forward(probe, np.asarray(image, dtype="float32")[None])[0]
     count = min(max_maps, maps.shape[-1])
     columns = min(8, count)
     rows = math.ceil(count / columns)

@@ -16,24 +16,25 @@ from cnnkit.arithmetic import mult_adds
 def inference_latency(model: keras.Model, batch_size: int = 1, repeats: int = 3) -> float:
     """Median seconds of one inference-mode forward pass of a ``batch_size`` batch of zeros.
 
-    The pass is a compiled ``tf.function``, traced (and run once) before the ``repeats``
-    timed passes, so tracing and first-call set-up are not counted. Measures this machine:
-    CPU or GPU, whatever TensorFlow places the model on.
+    The pass is compiled (:func:`cnnkit.backends.compiled_inference`: ``tf.function``,
+    ``jax.jit``), traced and run once before the ``repeats`` timed passes, so tracing and
+    first-call set-up are not counted. Measures this machine: CPU or GPU, whatever the backend
+    places the model on.
     """
-    import tensorflow as tf
+    from cnnkit import backends
 
     if batch_size < 1 or repeats < 1:
         raise ValueError(f"batch_size and repeats must be >= 1, got {batch_size} and {repeats}.")
     shape = tuple(model.input.shape[1:])
     if None in shape:
         raise ValueError(f"{model.name} has a variable input shape {shape}; build it with a fixed one.")
-    forward = tf.function(lambda images: model(images, training=False))
-    images = tf.zeros((batch_size, *shape), dtype=model.input.dtype)
-    np.asarray(forward(images))  # trace and warm up
+    forward = backends.compiled_inference(model)
+    images = np.zeros((batch_size, *shape), dtype=model.input.dtype)
+    keras.ops.convert_to_numpy(forward(images))  # trace and warm up
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        np.asarray(forward(images))  # .numpy() waits for the device
+        keras.ops.convert_to_numpy(forward(images))  # waits for the device
         times.append(time.perf_counter() - started)
     return float(np.median(times))
 

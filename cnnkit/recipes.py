@@ -15,9 +15,9 @@ import time
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from keras import ops
 
+from cnnkit import backends
 from cnnkit.models.layers import PACKAGE
 
 
@@ -140,8 +140,8 @@ def reestimate_batch_norm(model: keras.Model, dataset, batches: int = 50) -> int
     try:
         for layer in norms:
             layer.momentum = 0.0  # each training-mode call leaves exactly that batch's statistics
-        forward = tf.function(lambda images: model(images, training=True))
-        for used, (images, _) in enumerate(dataset.take(min(batches, batch_limit() or batches)), start=1):
+        forward = backends.training_mode_call(model)
+        for used, (images, _) in enumerate(dataset.take(min(batches, batch_limit() or batches)), start=1):  # noqa: B007 (read after the loop)
             forward(images)
             for layer, (mean, variance) in zip(norms, sums, strict=True):
                 mean += np.asarray(layer.moving_mean)

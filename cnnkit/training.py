@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from cnnkit import runs
 from cnnkit.callbacks import AtomicBestCheckpoint, EpochTimer, ResumableBackup, StopOnNonFiniteLoss
-from cnnkit.distribute import is_chief
+from cnnkit.distribute import is_chief, model_scope
 from cnnkit.errors import DiskFullError, RunDamagedError, RunExistsError
 from cnnkit.files import folder_lock, is_disk_full, megabytes, remove_orphaned_temporaries, require_free_space
 from cnnkit.models.losses import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
@@ -135,7 +135,7 @@ def train(
         )
     if not model.compiled:
         default_loss, default_metrics = default_loss_and_metrics(model)
-        with model.distribute_strategy.scope():
+        with model_scope(model):
             model.compile(
                 optimizer=optimizer or keras.optimizers.Adam(learning_rate),
                 loss=loss or default_loss,
@@ -145,7 +145,7 @@ def train(
 
     options = dict(epochs=epochs, early_stopping_patience=early_stopping_patience, callbacks=callbacks,
                    verbose=verbose)  # fmt: skip
-    if out_dir is None or not is_chief(model.distribute_strategy):
+    if out_dir is None or not is_chief(getattr(model, "distribute_strategy", None)):
         return _fit(model, train_data, validation_data, out=None, **options)
     out = Path(out_dir)
     with folder_lock(out):

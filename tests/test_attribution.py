@@ -1,12 +1,19 @@
-"""cnnkit.attribution on models built so that the right answer is known in advance."""
+"""cnnkit.attribution on models built so that the right answer is known in advance.
+
+Written with ``keras.ops`` only, so that the same tests run on every Keras backend
+(``tests/test_backends.py`` runs this file under JAX and PyTorch too).
+"""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from cnnkit import attribution, lesions
+from cnnkit import attribution, backends, lesions
 from cnnkit.models import build
+
+
+def numpy(tensor):
+    return keras.ops.convert_to_numpy(tensor)
 
 
 def quadrant_model(size=16):
@@ -42,7 +49,7 @@ def object_model():
 def test_grad_cam_finds_the_object_in_whichever_quadrant_it_is():
     images = np.full((4, 16, 16, 1), 0.2, "float32")
     corners = [(0, 0), (0, 8), (8, 0), (8, 8)]
-    for image, (top, left) in zip(images, corners):
+    for image, (top, left) in zip(images, corners, strict=True):
         image[top + 2 : top + 6, left + 2 : left + 6] = 0.9
     bright = images[..., 0] > 0.5
     heat = attribution.grad_cam(object_model(), images, class_index=0)
@@ -74,13 +81,13 @@ def test_grad_cam_uses_the_score_before_the_softmax():
     scorer, dense = attribution._score_model(model)
     images = np.ones((1, 16, 16, 1), "float32")
     scores = attribution._scores(dense, scorer(images))
-    np.testing.assert_allclose(tf.nn.softmax(scores).numpy(), model(images).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(numpy(keras.ops.softmax(scores)), numpy(model(images)), rtol=1e-6)
 
 
 def test_occlusion_lowers_the_probability_only_where_the_model_looks():
     model = quadrant_model()
     image = np.ones((16, 16, 1), "float32")
-    intact = float(model(image[None])[0, 0])
+    intact = float(numpy(model(image[None]))[0, 0])
     heat = attribution.occlusion_map(model, image, class_index=0, patch=4, stride=4, fill=0.0)
     assert heat.shape == (16, 16)
     # Placements are 4x4 tiles; a tile inside the 8x8 quadrant (seen through the 3x3 conv, 9x9)
@@ -117,20 +124,21 @@ def test_guided_and_deconvnet_rules_against_the_gradient_tape():
     deconv = attribution.saliency(model, x, class_index=0, rule="deconvnet")
 
     def tape_gradient(output_weights, gate):
-        xt = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            z = tf.nn.conv2d(xt, w, 1, "VALID") + b
-            # gate decides how the ReLU passes the gradient; its value is relu(z) either way
-            hidden = tf.stop_gradient(tf.nn.relu(z) - z * gate) + z * gate
-            total = tf.reduce_sum(tf.reshape(hidden, (2, -1)) * output_weights[:, 0])
-        return tape.gradient(total, xt).numpy()
+        weights, bias, gates, out = (keras.ops.convert_to_tensor(a) for a in (w, b, gate, output_weights[:, 0]))
 
-    on = tf.cast(tf.nn.conv2d(x, w, 1, "VALID") + b > 0, "float32")
+        def total(xt):
+            z = keras.ops.conv(xt, weights, 1, "valid") + bias
+            # gate decides how the ReLU passes the gradient; its value is relu(z) either way
+            hidden = keras.ops.stop_gradient(keras.ops.relu(z) - z * gates) + z * gates
+            return keras.ops.sum(keras.ops.reshape(hidden, (2, -1)) * out)
+
+        return backends.gradient(total, x)[1]
+
+    on = (numpy(keras.ops.conv(x, w, 1, "valid")) + b > 0).astype("float32")
     np.testing.assert_allclose(plain, tape_gradient(v, on), atol=1e-5)
     # guided: positive upstream gradient and positive input; deconvnet: positive upstream only
     np.testing.assert_allclose(guided, tape_gradient(np.maximum(v, 0), on), atol=1e-5)
-    np.testing.assert_allclose(deconv, tape_gradient(np.maximum(v, 0), tf.ones_like(on)), atol=1e-5)
+    np.testing.assert_allclose(deconv, tape_gradient(np.maximum(v, 0), np.ones_like(on)), atol=1e-5)
     assert not np.allclose(plain, guided) and not np.allclose(guided, deconv)
 
 
@@ -165,12 +173,10 @@ def test_receptive_field_box_equals_the_support_of_the_gradient(layer_name):
     model = linear_chain()
     probe = keras.Model(model.input, model.get_layer(layer_name).output)
     height, width = probe.output.shape[1:3]
-    x = tf.constant(np.ones((1, 40, 40, 1), "float32"))
+    x = np.ones((1, 40, 40, 1), "float32")
     for row, col in [(0, 0), (height // 2, width // 3), (height - 1, width - 1)]:
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            unit = probe(x, training=False)[0, row, col, 0]
-        support = np.argwhere(tape.gradient(unit, x).numpy()[0, ..., 0] != 0)
+        _, gradient = backends.gradient(lambda xt, row=row, col=col: probe(xt, training=False)[0, row, col, 0], x)
+        support = np.argwhere(gradient[0, ..., 0] != 0)
         expected = (
             support[:, 0].min(),
             support[:, 0].max() + 1,
@@ -196,7 +202,7 @@ def test_top_activations_rank_the_images_by_their_strongest_unit():
     assert len(table) == 6 and (table.query("rank == 0")["image"] == 7).all()
     probe = keras.Model(model.input, model.get_layer("c2").output)
     for entry in table.itertuples():
-        maps = np.asarray(probe(images[entry.image][None], training=False))[0, ..., entry.channel]
+        maps = numpy(probe(images[entry.image][None], training=False))[0, ..., entry.channel]
         assert maps[entry.row, entry.col] == pytest.approx(entry.activation) == pytest.approx(maps.max())
     assert table.groupby("channel")["activation"].apply(lambda a: a.is_monotonic_decreasing).all()
     top = table.iloc[0]
@@ -229,7 +235,7 @@ def test_bypass_of_a_residual_block_equals_a_zeroed_residual_branch():
     bn = model.get_layer("conv3_block2_2_bn")
     gamma, beta, mean, variance = bn.get_weights()
     bn.set_weights([np.zeros_like(gamma), np.zeros_like(beta), mean, variance])  # F(x) = 0
-    np.testing.assert_allclose(lesioned(images).numpy(), model(images).numpy(), atol=1e-6)
+    np.testing.assert_allclose(numpy(lesioned(images)), numpy(model(images)), atol=1e-6)
     with pytest.raises(ValueError, match="keep the shape"):
         lesions.bypass(model, "conv3_block1_1_conv", "conv3_block1_out")
 
@@ -238,7 +244,7 @@ def test_lesion_study_reports_the_intact_model_first():
     model = build("plain_cifar", input_shape=(16, 16, 1), depth=8, num_classes=3)
     assert lesions.blocks(model) == ["conv2_block1"]
     images = np.random.default_rng(6).uniform(0, 1, (20, 16, 16, 1)).astype("float32")
-    labels = np.argmax(model(images).numpy(), -1)
+    labels = np.argmax(numpy(model(images)), -1)
     table = lesions.lesion_study(model, images, labels)
     assert table["deleted"].tolist() == ["none", "conv2_block1"] and table["accuracy"].iloc[0] == 1.0
     with pytest.raises(ValueError, match="labels"):
@@ -259,10 +265,10 @@ def test_guided_copy_keeps_the_weights_and_the_outputs():
     model = build("resnet_cifar", input_shape=(16, 16, 3), depth=8)
     images = np.random.default_rng(7).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
     guided = attribution.with_relu_rule(model, "guided")
-    np.testing.assert_allclose(guided(images).numpy(), model(images).numpy(), atol=1e-6)
+    np.testing.assert_allclose(numpy(guided(images)), numpy(model(images)), atol=1e-6)
     assert len(guided.weights) == len(model.weights)
     for copied, original in zip(guided.weights, model.weights, strict=True):
-        np.testing.assert_array_equal(np.asarray(copied), np.asarray(original))
+        np.testing.assert_array_equal(numpy(copied), numpy(original))
 
 
 def test_plots_of_heatmaps_and_patches():

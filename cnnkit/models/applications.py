@@ -47,6 +47,7 @@ def inception_resnet_v2(input_shape=(299, 299, 3), num_classes: int = 1000, weig
     min_size=32,
     paper="Zoph, Vasudevan, Shlens & Le 2018, Learning transferable architectures for scalable image recognition",
     reported=Reported(top1=74.0, top5=91.6, protocol="Zoph et al. 2018, Table 2: NASNet-A (4 @ 1056)"),
+    backends=("tensorflow", "jax"),  # keras.applications.NASNetMobile refuses the torch backend (a Keras bug)
 )
 def nasnet_mobile(input_shape=(224, 224, 3), num_classes: int = 1000, weights=None) -> keras.Model:
     """``keras.applications.NASNetMobile`` with a softmax head of ``num_classes``."""

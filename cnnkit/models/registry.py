@@ -76,6 +76,7 @@ class ModelSpec:
             ``weights=``; ``weights=None`` builds it offline), where they come from.
         min_size: the smallest height and width cnnkit builds it for (below it the strided
             layers would leave nothing; the ImageNet families are not meant for less than 32).
+        backends: the Keras backends it builds on (all three unless Keras itself lacks one).
     """
 
     name: str
@@ -91,6 +92,7 @@ class ModelSpec:
     parameters: int | None = None
     min_size: int = 1
     weights: ImagenetWeights | None = None
+    backends: tuple[str, ...] = ("tensorflow", "jax", "torch")
 
     @property
     def pretrained(self) -> bool:
@@ -183,6 +185,10 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **options
         **options: passed to the builder (e.g. ``activation="relu"``).
     """
     spec = get_spec(name)
+    running = keras.backend.backend()
+    if running not in spec.backends:
+        raise UnknownNameError(f"{name} does not build on the {running} backend (Keras lacks it there); "
+                               f"run it with KERAS_BACKEND={' or '.join(spec.backends)}.")  # fmt: skip
     shape = spec.input_shape if input_shape is None else tuple(int(d) for d in input_shape)
     if spec.fixed_input and shape != spec.input_shape:
         raise ValueError(
