@@ -82,7 +82,8 @@ def test_the_run_folder_and_training_plumbing_are_split_by_concern():
     # The run folder's rules are read by training, the CLI and inference, and depend on none of them.
     assert not graph["cnnkit.runs"] & {"cnnkit.training", "cnnkit.cli", "cnnkit.inference", "cnnkit.callbacks"}
     assert graph["cnnkit.callbacks"] <= {"cnnkit.errors", "cnnkit.files"}  # callbacks know no run folder
-    assert graph["cnnkit.distribute"] <= {"cnnkit.errors"}  # device discovery knows nothing of training
+    assert graph["cnnkit.distribute"] <= {"cnnkit.errors", "cnnkit.backends"}  # devices know nothing of training
+    assert graph["cnnkit.backends"] <= {"cnnkit.errors"}  # what differs between backends is a leaf
     assert {"cnnkit.runs", "cnnkit.callbacks", "cnnkit.distribute"} <= graph["cnnkit.training"]
     assert "cnnkit.runs" in graph["cnnkit.cli"] and "cnnkit.runs" in graph["cnnkit.inference"]
 
