@@ -110,6 +110,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     paths, never spelled here); with ``double_checkpoint`` it first copies both to ``*.bkp``.
     Keras itself falls back to the ``.bkp`` weights only when loading raises ``OSError``; a kill
     can also damage the metadata, or both copies. :meth:`repair` handles every case.
+
     """
 
     def __init__(self, backup_dir):

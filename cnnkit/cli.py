@@ -6,6 +6,11 @@
 - ``evaluate RUN_DIR --dataset NAME_OR_FOLDER``: metrics, per-class report and confusion matrix
   in a new folder under ``RUN_DIR/evaluations/``.
 
+Every command takes ``--backend tensorflow|jax|torch`` (default: ``KERAS_BACKEND``, else
+TensorFlow). ``train --processes N`` trains data-parallel in N local JAX processes, and
+``--coordinator HOST:PORT --num-processes N --process-id I`` runs one process per machine
+(:mod:`cnnkit.distribute`, :mod:`cnnkit.launch`).
+
 ``train`` writes into its run folder (default ``runs/<model>-<dataset>-<time>``):
 
 - ``model.keras``: the best model (lowest validation loss), loadable in Keras safe mode;
@@ -42,7 +47,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ log lines; errors still raise
 
-from cnnkit import backends, evaluation, plots, runs  # noqa: E402
+import keras  # noqa: E402
+
+from cnnkit import backends, distribute, evaluation, launch, plots, runs  # noqa: E402
 from cnnkit.data import augment, folders  # noqa: E402
 from cnnkit.data.loading import load_dataset  # noqa: E402
 from cnnkit.data.registry import DATASETS, DatasetSpec, datasets_table, get_dataset, list_datasets  # noqa: E402
@@ -198,6 +205,19 @@ def make_parser() -> argparse.ArgumentParser:
                      help="fractions of an image folder (default 0.7,0.15,0.15), stratified by class")
     run.add_argument("--out", type=Path, help="run folder (default runs/<model>-<dataset>-<time>)")
     run.add_argument("--no-download", action="store_true", help="never download a missing dataset file")
+    several = run.add_argument_group("several processes (keras.distribution on JAX, data parallel)")
+    several.add_argument("--processes", type=_positive_int, default=1, metavar="N",
+                         help="train in N processes on this machine, each with its share of every batch")
+    several.add_argument("--coordinator", metavar="HOST:PORT",
+                         help="one process per machine: process 0's address and a free port (or "
+                              "KERAS_DISTRIBUTION_JOB_ADDRESSES); needs --out, --num-processes and --process-id")
+    several.add_argument("--num-processes", type=_positive_int, metavar="N",
+                         help="how many processes in all (or KERAS_DISTRIBUTION_NUM_PROCESSES)")
+    several.add_argument("--process-id", type=int, metavar="I",
+                         help="this process, 0 to N-1; 0 writes the run folder (or KERAS_DISTRIBUTION_PROCESS_ID)")
+    several.add_argument("--join-timeout", type=_positive_int, default=60, metavar="SECONDS",
+                         help="how long a process waits for the others to join (default 60)")  # fmt: skip
+    several.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)  # started by cnnkit.launch
     run.add_argument(
         "--option",
         "-o",
@@ -230,17 +250,31 @@ def run_identity(args, dataset: DatasetSpec, options: dict, data_fingerprint: st
     return identity
 
 
+def default_out(args) -> Path:
+    """``runs/<model>-<dataset or folder name>-<time>``: where a run goes without ``--out``."""
+    label = Path(args.dataset).resolve().name if get_dataset(args.dataset).kind == "folder" else args.dataset
+    return Path("runs") / f"{args.model}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def run_training(args) -> dict:
-    """Train, evaluate and write the run folder; returns the metrics written to metrics.json."""
+    """Train, evaluate and write the run folder; returns the metrics written to metrics.json.
+
+    In a multi-process job (``--coordinator``) every process trains its share of each batch;
+    process 0 alone writes the run folder and the reports."""
     started = time.perf_counter()
+    if args.coordinator is not None:
+        if args.out is None or args.num_processes is None or args.process_id is None:
+            raise BadOptionError("--coordinator needs --out (the same folder for every process), --num-processes "
+                                 "and --process-id.")  # fmt: skip
+        distribute.join_processes(args.coordinator, args.num_processes, args.process_id, args.join_timeout)
+        if not distribute.is_chief():
+            return _train_share(args)
     get_spec(args.model)  # unknown names fail here, before any data is loaded
     dataset = get_dataset(args.dataset)  # unknown names fail here, with the known ones
-    folder = dataset.kind == "folder"
     options = input_options(args.model, args.dataset)  # a model that takes no images fails here
     args.option = typed_options(args.model, args.option)
     args.epochs = epochs = args.epochs or dataset.default_epochs
-    label = Path(args.dataset).resolve().name if folder else args.dataset
-    out = args.out or Path("runs") / f"{args.model}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or default_out(args)
     created = [path for path in (out, *out.parents) if not path.exists()]
     try:
         # folder_lock first checks the folder (a file, a path under a file or a read-only folder
@@ -256,6 +290,32 @@ def run_training(args) -> dict:
     except BaseException:
         runs.remove_if_unused(created)
         raise
+
+
+def _train_share(args) -> dict:
+    """A process other than 0 of a multi-process job: train its share, write nothing."""
+    dataset = get_dataset(args.dataset)
+    options = input_options(args.model, args.dataset)
+    args.option = typed_options(args.model, args.option)
+    if runs.training_state(args.out) in ("trained", "finished"):
+        return {}  # process 0 writes the missing reports, if any, alone
+    set_seed(args.seed)
+    data = _load_data(args, dataset, options, args.out)
+    with training_scope():
+        model = build(args.model, input_shape=data.info.input_shape, num_classes=data.info.num_classes,
+                      **dict(args.option))  # fmt: skip
+    train(model, *_training_splits(args, data), epochs=args.epochs or dataset.default_epochs,
+          learning_rate=args.learning_rate, out_dir=args.out, verbose=0)  # fmt: skip
+    return {}
+
+
+def _training_splits(args, data):
+    """The training and validation pipelines; in a job of processes (``--coordinator``, even of
+    one), in full batches only (:func:`cnnkit.distribute.full_batches`)."""
+    if args.coordinator is None:
+        return data.train, data.validation
+    return distribute.full_batches(data.train, args.batch_size), distribute.full_batches(data.validation,
+                                                                                          args.batch_size)
 
 
 def _load_data(args, dataset: DatasetSpec, options: dict, out: Path):
@@ -310,14 +370,15 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
         )
         history = train(
             model,
-            data.train,
-            data.validation,
+            *_training_splits(args, data),
             epochs=epochs,
             learning_rate=args.learning_rate,
             out_dir=out,
             verbose=1 if sys.stdout.isatty() else 2,
         )
     train_seconds = time.perf_counter() - started
+    if distribute.process_count() > 1:  # the reports are process 0's alone: no collective from here on
+        keras.distribution.set_distribution(None)
 
     best = runs.load_model_file(out / runs.MODEL, out)
     result = evaluation.evaluate_classifier(best, data.test, data.info.class_names)
@@ -345,6 +406,7 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
         "total_seconds": round(time.perf_counter() - started, 2),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {backends.gpu_count()} GPUs",
         "backend": backends.current(),
+        "processes": distribute.process_count(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     write_json(out / runs.METRICS, metrics)  # last: its presence marks the run as finished
@@ -433,9 +495,54 @@ class QuietWhenPipeCloses:
         return getattr(self.stream, name)
 
 
+def _take_distribution_environment(args) -> None:
+    """Keras' own variables stand for the flags that are not given (one process per machine)."""
+    addresses = os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES")
+    if args.coordinator is None and addresses:
+        args.coordinator = addresses.split(",")[0]
+    for flag, variable in (("num_processes", "KERAS_DISTRIBUTION_NUM_PROCESSES"),
+                           ("process_id", "KERAS_DISTRIBUTION_PROCESS_ID")):  # fmt: skip
+        if getattr(args, flag) is None and os.environ.get(variable, "").strip().isdigit():
+            setattr(args, flag, int(os.environ[variable]))
+
+
+def _without_processes(arguments: list[str]) -> list[str]:
+    """``arguments`` less ``--processes N`` (each launched process is one of the N)."""
+    kept, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == "--processes":
+            skip = True
+        elif not argument.startswith("--processes="):
+            kept.append(argument)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    if args.command == "train":
+        _take_distribution_environment(args)
+        several = args.processes > 1 or args.coordinator is not None
+        if several and args.backend not in (None, "jax"):
+            print(f"error: several processes train with keras.distribution on JAX, not on {args.backend}; "
+                  "use --backend jax.", file=sys.stderr)  # fmt: skip
+            return 2
+        if args.processes > 1 and args.coordinator is None:
+            arguments = _without_processes(list(sys.argv[1:] if argv is None else argv))
+            if args.out is None:  # every process must write to (or read) the same folder
+                try:
+                    arguments += ["--out", str(default_out(args))]
+                except UnknownNameError as error:
+                    print(f"error: {error}", file=sys.stderr)
+                    return 2
+            return launch.run_processes(arguments, args.processes)
+        if args.coordinator is not None and not args.supervised:
+            return launch.supervise(list(sys.argv[1:] if argv is None else argv), args.process_id or 0,
+                                    args.num_processes or 1)  # fmt: skip
+        if several:
+            args.backend = "jax"
     if args.backend is not None and args.backend != backends.current():
         try:
             backends.choose(args.backend)

@@ -21,6 +21,7 @@ import contextlib
 import glob
 import json
 import os
+import socket
 from collections.abc import Iterator
 
 import keras
@@ -155,3 +156,86 @@ def training_scope(mixed_precision: bool | None = None, strategy: tf.distribute.
             yield data_parallel() if backend == "jax" else None
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+# --- several processes: keras.distribution on JAX -------------------------------------------------
+
+
+class ProcessGroupError(CnnkitError, RuntimeError):
+    """The processes of a multi-process run could not find each other (address, port, count)."""
+
+
+def join_processes(coordinator: str, num_processes: int, process_id: int, timeout: int = 60) -> None:
+    """Join a data-parallel job of ``num_processes`` JAX processes (``keras.distribution``).
+
+    ``coordinator`` is ``HOST:PORT`` of process 0 (it serves the coordination there; the others
+    connect to it); ``process_id`` runs from 0 to ``num_processes - 1``. Call it first, before any
+    data is loaded or model built. Each process then sees every device of every process
+    (``jax.devices()``), :func:`training_scope` sets ``keras.distribution.DataParallel`` over
+    them, and Keras splits each global batch between the processes.
+
+    A process that cannot join within ``timeout`` seconds (a wrong address, a port in use, a
+    ``num_processes`` that the others do not share) raises :class:`ProcessGroupError` in one
+    line. Once joined, a process that dies is noticed by the others within 30 seconds (JAX's
+    heartbeat), which then stop with an error instead of waiting forever.
+    """
+    if backends.current() != "jax":
+        raise backends.BackendError(f"Several processes train with keras.distribution on JAX, not on "
+                                    f"{backends.current()}: add --backend jax (or set KERAS_BACKEND=jax).")  # fmt: skip
+    host, _, port = coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ProcessGroupError(f"--coordinator must be HOST:PORT (process 0's machine and a free port), "
+                                f"got {coordinator!r}.")  # fmt: skip
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+        raise ProcessGroupError(f"--process-id must lie in 0..{num_processes - 1}, got {process_id}.")
+    if process_id == 0:  # the coordination service will listen there: say now if it cannot
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("" if host in ("localhost", "127.0.0.1") else host, int(port)))
+            except OSError as error:
+                raise ProcessGroupError(f"Process 0 cannot serve the job on port {port} of {host} ({error.strerror}): "
+                                        "choose a free port in --coordinator.") from None  # fmt: skip
+    import jax
+
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                                   process_id=process_id, initialization_timeout=timeout,
+                                   heartbeat_timeout_seconds=30)  # fmt: skip
+    except Exception as error:  # JAX reports a failed start as RuntimeError or XlaRuntimeError
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ProcessGroupError(
+            f"Process {process_id} of {num_processes} could not join the job at {coordinator} within {timeout} s "
+            f"({first}). Check that process 0 runs on {host} with port {port} free, and that every process was "
+            f"started with --num-processes {num_processes}."
+        ) from error
+    if jax.process_count() != num_processes:  # JAX takes the count of process 0 and checks no other
+        raise ProcessGroupError(
+            f"Process {process_id} was started with --num-processes {num_processes}, but the job at {coordinator} "
+            f"has {jax.process_count()}: start every process with the same --num-processes."
+        )
+
+
+def process_count() -> int:
+    """How many processes train together (1 unless :func:`join_processes` was called)."""
+    if backends.current() != "jax":
+        return 1
+    import jax
+
+    return jax.process_count()
+
+
+def wait_for_all(name: str) -> None:
+    """Block until every process of a multi-process job reaches the point called ``name``."""
+    if process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def full_batches(dataset, batch_size: int):
+    """``dataset`` (a batched ``tf.data`` pipeline) as batches of exactly ``batch_size``, the last
+    partial one dropped: what Keras needs to split every global batch evenly between processes
+    (it reads the batch size from the pipeline, and a partial last batch would leave one process
+    without data). In each epoch fewer than ``batch_size`` examples, the last of that epoch's
+    shuffled order, are left out."""
+    return dataset.unbatch().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

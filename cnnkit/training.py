@@ -30,6 +30,8 @@ before the broken weights reach the checkpoint or the backup.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +42,7 @@ import tensorflow as tf
 
 from cnnkit import runs
 from cnnkit.callbacks import AtomicBestCheckpoint, EpochTimer, ResumableBackup, StopOnNonFiniteLoss
-from cnnkit.distribute import is_chief, model_scope
+from cnnkit.distribute import is_chief, model_scope, wait_for_all
 from cnnkit.errors import DiskFullError, RunDamagedError, RunExistsError
 from cnnkit.files import folder_lock, is_disk_full, megabytes, remove_orphaned_temporaries, require_free_space
 from cnnkit.models.losses import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
@@ -145,9 +147,12 @@ def train(
 
     options = dict(epochs=epochs, early_stopping_patience=early_stopping_patience, callbacks=callbacks,
                    verbose=verbose)  # fmt: skip
-    if out_dir is None or not is_chief(getattr(model, "distribute_strategy", None)):
+    if out_dir is None:
         return _fit(model, train_data, validation_data, out=None, **options)
     out = Path(out_dir)
+    if not is_chief(getattr(model, "distribute_strategy", None)):
+        # Another process writes the folder; this one only reads it to resume from the same epoch.
+        return _fit(model, train_data, validation_data, out=out, writes=False, **options)
     with folder_lock(out):
         if (out / runs.TRAINED).exists():
             raise RunExistsError(
@@ -160,13 +165,35 @@ def train(
 
 
 def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_patience, callbacks,
-         verbose) -> pd.DataFrame:  # fmt: skip
-    """``model.fit`` with cnnkit's callbacks; ``out`` is the (locked) run folder or ``None``."""
+         verbose, writes: bool = True) -> pd.DataFrame:  # fmt: skip
+    """``model.fit`` with cnnkit's callbacks; ``out`` is the (locked) run folder or ``None``.
+
+    With ``writes=False`` (a process of a multi-process job other than process 0) the folder is
+    only read: once process 0 has repaired it (:func:`~cnnkit.distribute.wait_for_all`), this
+    process resumes from the same backup or checkpoint. Saving a model distributed over several
+    processes is a collective step that every process must take, so this process saves the same
+    checkpoints and backups at the same moments, into a private scratch folder removed at the end.
+    """
     advice = f"{out / runs.MODEL} keeps the best model of the epochs before. " if out is not None else ""
     run_callbacks: list[keras.callbacks.Callback] = [EpochTimer(), StopOnNonFiniteLoss(advice)]
     csv_path = None
     initial_epoch = 0
-    if out is not None:
+    scratch = None
+    if out is not None and not writes:
+        wait_for_all("run folder repaired")
+        scratch = Path(tempfile.mkdtemp(prefix="cnnkit-process-"))
+        monitor = runs.best_monitor(has_validation=validation_data is not None)
+        logged = runs.read_log(out / runs.HISTORY)
+        best_so_far = None if logged is None or logged.empty else runs.best_epoch(logged, monitor, runs.BEST_MODE)[1]
+        if (out / runs.BACKUP).is_dir():
+            shutil.copytree(out / runs.BACKUP, scratch / runs.BACKUP)
+        else:
+            initial_epoch = _resume_from_checkpoint(model, out, logged, monitor)
+        run_callbacks += [
+            AtomicBestCheckpoint(scratch / runs.MODEL, monitor=monitor, mode=runs.BEST_MODE, initial_best=best_so_far),
+            ResumableBackup(scratch / runs.BACKUP),
+        ]
+    elif out is not None:
         csv_path = out / runs.HISTORY
         monitor = runs.best_monitor(has_validation=validation_data is not None)
         logged = runs.read_log(csv_path)
@@ -174,6 +201,7 @@ def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_pati
         backup = ResumableBackup(out / runs.BACKUP)
         if not backup.repair():
             initial_epoch = _resume_from_checkpoint(model, out, logged, monitor)
+        wait_for_all("run folder repaired")  # the other processes of a multi-process job may read it now
         # Order matters when a kill lands between two callbacks: the checkpoint and the CSV
         # row come before the backup, so the epoch is at worst repeated (its row is then
         # deduplicated), never missing from the log while the backup counts it as done.
@@ -212,9 +240,12 @@ def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_pati
             for callback in run_callbacks:
                 if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file is not None:
                     callback.csv_file.close()
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
     frame = runs.read_log(csv_path) if csv_path is not None else None
-    if frame is None:  # no out_dir: the history lives in memory only
-        frame = pd.DataFrame(history.history, index=pd.Index(history.epoch, name="epoch"))
-    if out is not None:
+    if frame is None:  # no out_dir (or not the writing process): the history lives in memory only
+        frame = pd.DataFrame(history.history if history else {},
+                             index=pd.Index(history.epoch if history else [], name="epoch"))  # fmt: skip
+    if out is not None and writes:
         runs.mark_trained(out, len(frame))
     return frame
