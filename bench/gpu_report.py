@@ -7,6 +7,8 @@ the result lines it prints:
 - ``alexnet_small`` on Fashion-MNIST (``bench/alexnet_pipeline.py --full``);
 - ResNet on CIFAR-10, time to 91% (ResNet-20) and to 94% (ResNet-56) (``bench/resnet_cifar.py --full``);
 - the CCNN on 32 SYNTHETIC DEAP-format subjects (``python -m cnnkit train ccnn --dataset deap_synthetic``);
+- LeNet-5 on MNIST again on JAX and on PyTorch (``--backend``), and ``bench/backends.py`` (every
+  backend, TensorFlow with XLA, two JAX processes against one): the table's backend column;
 - every notebook in full mode (``CNNKIT_QUICK`` and ``CNNKIT_SMOKE`` unset), executed top to bottom.
 
 The datasets are read from ``data/`` or downloaded once, so run it online (or with the files in
@@ -43,6 +45,7 @@ class Job:
     command: list[str]
     limit: float
     environment: dict[str, str] = field(default_factory=dict)
+    backend: str = "tensorflow"
 
 
 def jobs(out: Path) -> list[Job]:
@@ -54,6 +57,10 @@ def jobs(out: Path) -> list[Job]:
         Job("resnet_cifar", [PYTHON, "bench/resnet_cifar.py", "--full"], 3600),
         Job("ccnn", [*train, "ccnn", "--dataset", "deap_synthetic", "--subjects", "32", "--out", str(out / "ccnn")],
             3600),  # fmt: skip
+        *(Job(f"lenet5_{backend}", [*train, "lenet5", "--dataset", "mnist", "--backend", backend, "--out",
+                                    str(out / f"lenet5_{backend}")], 900, backend=backend)  # fmt: skip
+          for backend in ("jax", "torch")),
+        Job("backends", [PYTHON, "bench/backends.py"], 3600, backend="all"),
     ]
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         command = [PYTHON, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
@@ -86,16 +93,18 @@ def run(job: Job) -> dict:
         status = f"timed out after {job.limit:.0f} s"
         output = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
     lines = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith(("I0000", "W0000"))]
-    return {"job": job.name, "status": status, "seconds": time.perf_counter() - started, "result": lines[-3:]}
+    return {"job": job.name, "backend": job.backend, "status": status, "seconds": time.perf_counter() - started,
+            "result": lines[-3:]}  # fmt: skip
 
 
 def markdown(rows: list[dict], device: str) -> str:
     """The report: the device, then one table row per job."""
     cell = lambda text: text.replace("|", "\\|")  # noqa: E731
-    table = [f"GPU report: {device}", "", "| job | status | wall time | what it printed last |", "|---|---|---|---|"]
+    table = [f"GPU report: {device}", "", "| job | backend | status | wall time | what it printed last |",
+             "|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
         printed = "<br>".join(cell(line) for line in row["result"]) or "-"
-        table.append(f"| {row['job']} | {row['status']} | {row['seconds']:.0f} s | {printed} |")
+        table.append(f"| {row['job']} | {row['backend']} | {row['status']} | {row['seconds']:.0f} s | {printed} |")
     return "\n".join(table) + "\n"
 
 

@@ -21,7 +21,9 @@ def report_module(monkeypatch):
 def test_the_report_covers_every_benchmark_and_every_notebook_in_full_mode(report_module, tmp_path):
     jobs = {job.name: job for job in report_module.jobs(tmp_path)}
     notebooks = {path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
-    assert {"lenet5", "alexnet_small", "resnet_cifar", "ccnn"} | notebooks == set(jobs)
+    assert {"lenet5", "alexnet_small", "resnet_cifar", "ccnn", "lenet5_jax", "lenet5_torch", "backends"} | notebooks == set(jobs)
+    assert [jobs[name].backend for name in ("lenet5", "lenet5_jax", "lenet5_torch")] == ["tensorflow", "jax", "torch"]
+    assert jobs["lenet5_torch"].command[-4:-2] == ["--backend", "torch"] and "bench/backends.py" in jobs["backends"].command
     assert "--full" in jobs["resnet_cifar"].command and "mnist" in jobs["lenet5"].command
     assert jobs["ccnn"].command[-4:-2] == ["--subjects", "32"]
     assert all(jobs[name].environment == {"CNNKIT_QUICK": "", "CNNKIT_SMOKE": ""} for name in notebooks)  # full mode
@@ -43,7 +45,7 @@ def test_each_outcome_is_recorded_and_the_table_written(report_module, tmp_path,
     text = report.read_text()
     assert text.startswith("GPU report: Test GPU 80GB")
     rows = {line.split(" | ")[0][2:]: line for line in text.splitlines() if line.startswith("| ") and "---" not in line}
-    assert "| ok |" in rows["fine"] and "noise<br>accuracy 0.99" in rows["fine"]
+    assert "| tensorflow | ok |" in rows["fine"] and "noise<br>accuracy 0.99" in rows["fine"]
     assert "failed (exit 3)" in rows["broken"] and "half \\| way" in rows["broken"]
     assert "timed out after 1 s" in rows["slow"]
     assert rows["quick_env"].endswith("| unset |")  # the notebooks run in full mode
