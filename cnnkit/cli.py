@@ -529,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: several processes train with keras.distribution on JAX, not on {args.backend}; "
                   "use --backend jax.", file=sys.stderr)  # fmt: skip
             return 2
+        if several and importlib.util.find_spec("jax") is None:
+            print(f"error: several processes train on JAX, which is not installed: {backends.INSTALL['jax']}.",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         if args.processes > 1 and args.coordinator is None:
             arguments = _without_processes(list(sys.argv[1:] if argv is None else argv))
             if args.out is None:  # every process must write to (or read) the same folder

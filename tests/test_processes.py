@@ -146,3 +146,15 @@ def test_a_wrong_address_a_busy_port_or_another_count_is_one_line(tmp_path):
         assert process.returncode == 1 and len(lines) == 1, lines
     wrong = run_cli("train", "lenet5", "--processes", 2, "--backend", "torch", "--out", tmp_path / "d")
     assert wrong.returncode == 2 and "on JAX, not on torch" in error_lines(wrong)[0]
+
+
+def test_several_processes_without_jax_installed_is_one_line(monkeypatch, capsys):
+    import importlib.util
+
+    from cnnkit import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "jax" else real(name, *rest))
+    assert cli.main(["train", "lenet5", "--processes", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'cnnkit[jax]'" in err
