@@ -179,37 +179,35 @@ def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_pati
     csv_path = None
     initial_epoch = 0
     scratch = None
-    if out is not None and not writes:
-        wait_for_all("run folder repaired")
-        scratch = Path(tempfile.mkdtemp(prefix="cnnkit-process-"))
+    if out is not None:
+        if writes:
+            backup = ResumableBackup(out / runs.BACKUP)
+            resumable = backup.repair()
+            wait_for_all("run folder repaired")  # the other processes of a multi-process job may read it now
+        else:
+            wait_for_all("run folder repaired")
+            scratch = Path(tempfile.mkdtemp(prefix="cnnkit-process-"))
+            resumable = (out / runs.BACKUP).is_dir()
+            if resumable:
+                shutil.copytree(out / runs.BACKUP, scratch / runs.BACKUP)
+            backup = ResumableBackup(scratch / runs.BACKUP)
+        # Every process resumes at the same point: loading weights into a model shared by several
+        # processes is a collective step, so it comes after the wait in all of them.
         monitor = runs.best_monitor(has_validation=validation_data is not None)
         logged = runs.read_log(out / runs.HISTORY)
         best_so_far = None if logged is None or logged.empty else runs.best_epoch(logged, monitor, runs.BEST_MODE)[1]
-        if (out / runs.BACKUP).is_dir():
-            shutil.copytree(out / runs.BACKUP, scratch / runs.BACKUP)
-        else:
+        if not resumable:
             initial_epoch = _resume_from_checkpoint(model, out, logged, monitor)
-        run_callbacks += [
-            AtomicBestCheckpoint(scratch / runs.MODEL, monitor=monitor, mode=runs.BEST_MODE, initial_best=best_so_far),
-            ResumableBackup(scratch / runs.BACKUP),
-        ]
-    elif out is not None:
-        csv_path = out / runs.HISTORY
-        monitor = runs.best_monitor(has_validation=validation_data is not None)
-        logged = runs.read_log(csv_path)
-        best_so_far = None if logged is None or logged.empty else runs.best_epoch(logged, monitor, runs.BEST_MODE)[1]
-        backup = ResumableBackup(out / runs.BACKUP)
-        if not backup.repair():
-            initial_epoch = _resume_from_checkpoint(model, out, logged, monitor)
-        wait_for_all("run folder repaired")  # the other processes of a multi-process job may read it now
+        checkpoint = AtomicBestCheckpoint((out if writes else scratch) / runs.MODEL, monitor=monitor,
+                                          mode=runs.BEST_MODE, initial_best=best_so_far)  # fmt: skip
         # Order matters when a kill lands between two callbacks: the checkpoint and the CSV
         # row come before the backup, so the epoch is at worst repeated (its row is then
         # deduplicated), never missing from the log while the backup counts it as done.
-        run_callbacks += [
-            AtomicBestCheckpoint(out / runs.MODEL, monitor=monitor, mode=runs.BEST_MODE, initial_best=best_so_far),
-            keras.callbacks.CSVLogger(str(csv_path), append=True),
-            backup,
-        ]
+        if writes:
+            csv_path = out / runs.HISTORY
+            run_callbacks += [checkpoint, keras.callbacks.CSVLogger(str(csv_path), append=True), backup]
+        else:
+            run_callbacks += [checkpoint, backup]
     if early_stopping_patience is not None:
         run_callbacks.append(
             keras.callbacks.EarlyStopping(
