@@ -301,12 +301,24 @@ def _train_share(args) -> dict:
         return {}  # process 0 writes the missing reports, if any, alone
     set_seed(args.seed)
     data = _load_data(args, dataset, options, args.out)
-    with training_scope():
-        model = build(args.model, input_shape=data.info.input_shape, num_classes=data.info.num_classes,
-                      **dict(args.option))  # fmt: skip
+    model = _build_model(args, data)
     train(model, *_training_splits(args, data), epochs=args.epochs or dataset.default_epochs,
           learning_rate=args.learning_rate, out_dir=args.out, verbose=0)  # fmt: skip
     return {}
+
+
+def _build_model(args, data):
+    """The command's model, sized for ``data``, built in :func:`training_scope`; options the
+    builder refuses are a bad argument (one line), a builder failing on its defaults keeps its
+    traceback."""
+    with training_scope():
+        try:
+            return build(args.model, input_shape=data.info.input_shape, num_classes=data.info.num_classes,
+                         **dict(args.option))  # fmt: skip
+        except (ValueError, TypeError) as error:
+            if not args.option or isinstance(error, CnnkitError):
+                raise  # a builder failing on its defaults is a bug: it keeps its traceback
+            raise BadOptionError(f"{args.model} refuses the options {dict(args.option)}: {error}") from error
 
 
 def _training_splits(args, data):
@@ -343,14 +355,7 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
     synthetic = data.info.synthetic
     finished_training = runs.training_state(out) == "trained"
     if not finished_training:
-        with training_scope():
-            try:
-                model = build(args.model, input_shape=data.info.input_shape, num_classes=data.info.num_classes,
-                              **dict(args.option))  # fmt: skip
-            except (ValueError, TypeError) as error:
-                if not args.option or isinstance(error, CnnkitError):
-                    raise  # a builder failing on its defaults is a bug: it keeps its traceback
-                raise BadOptionError(f"{args.model} refuses the options {dict(args.option)}: {error}") from error
+        model = _build_model(args, data)
     # The run can start: only now does the folder record what it is.
     if record:
         write_json(out / runs.SETTINGS, identity)
