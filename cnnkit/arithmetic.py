@@ -111,6 +111,29 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
     return table
 
 
+def shape_trace(model: keras.Model, batch, layers=None) -> pd.DataFrame:
+    """Run a real ``batch`` through ``model`` and report the output shape of each layer, as d2l
+    does with ``for layer in net: X = layer(X)`` but for any functional model (branches included).
+
+    ``layers``: names of the layers (or blocks' last layers) to report, in order; default every
+    layer after the input. Returns a DataFrame with columns ``layer``, ``type`` and ``output
+    shape`` (the batch dimension included, as computed, not as declared).
+    """
+    chosen = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if layers is not None:
+        by_name = {layer.name: layer for layer in model.layers}
+        missing = [name for name in layers if name not in by_name]
+        if missing:
+            raise ValueError(f"{model.name} has no layer named {missing}; its layers: {list(by_name)}.")
+        chosen = [by_name[name] for name in layers]
+    probe = keras.Model(model.input, [layer.output for layer in chosen])
+    outputs = probe(np.asarray(batch, dtype="float32"), training=False)
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    return pd.DataFrame({"layer": [layer.name for layer in chosen],
+                         "type": [type(layer).__name__ for layer in chosen],
+                         "output shape": [tuple(int(d) for d in keras.ops.shape(out)) for out in outputs]})  # fmt: skip
+
+
 def mult_adds(model: keras.Model) -> int:
     """Multiply-accumulate operations of one forward pass of one example, summed over the layers
     of :func:`layer_table` (grouped, depthwise, separable and mixed convolutions counted by

@@ -121,6 +121,30 @@ def gpu_count() -> int:
     return torch.cuda.device_count()
 
 
+def version() -> str:
+    """The running backend and its package's version, e.g. ``"jax 0.7.2"``."""
+    backend = current()
+    module = importlib.import_module(PACKAGES[backend])
+    return f"{backend} {module.__version__}"
+
+
+def devices() -> list[str]:
+    """The devices the running backend computes on, as ``"KIND:index"`` strings (``"CPU:0"``,
+    ``"GPU:0"``, ``"TPU:3"``), in the backend's own order."""
+    backend = current()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [f"{device.device_type}:{device.name.rsplit(':', 1)[-1]}" for device in tf.config.list_logical_devices()]
+    if backend == "jax":
+        import jax
+
+        return [f"{device.platform.upper()}:{device.id}" for device in jax.devices()]
+    import torch
+
+    return ["CPU:0"] + [f"GPU:{index}" for index in range(torch.cuda.device_count())]
+
+
 def forward(model, images) -> np.ndarray:
     """``model(images, training=False)`` as a NumPy array, on any backend (``images``: an array
     or a batch from a ``tf.data`` pipeline)."""

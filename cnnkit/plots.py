@@ -73,6 +73,32 @@ def confusion_heatmap(confusion: np.ndarray, class_names, normalize: bool = Fals
     return figure
 
 
+def scalp_maps(grids: dict[str, np.ndarray], columns: int = 4, cmap: str = "RdBu_r") -> plt.Figure:
+    """Several 2-D maps (e.g. 9x9 EEG scalp grids, one per band and class) on **one** colour scale,
+    centred on 0 and symmetric (``-m`` to ``m``, ``m`` the largest absolute value of all maps), with
+    one colour bar, so that any two maps can be compared by their colours.
+
+    ``grids``: title -> array ``(rows, cols)``; NaN cells (no electrode there) are left blank.
+    """
+    if not grids:
+        raise ValueError("scalp_maps needs at least one grid.")
+    arrays = {title: np.asarray(grid, dtype=float) for title, grid in grids.items()}
+    if any(array.ndim != 2 for array in arrays.values()):
+        raise ValueError(f"each grid must be 2-D, got shapes {[a.shape for a in arrays.values()]}.")
+    limit = max(float(np.nanmax(np.abs(array))) for array in arrays.values()) or 1.0
+    rows = math.ceil(len(arrays) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns + 1, 3.0 * rows), squeeze=False)
+    for axis, (title, array) in zip(axes.flat, arrays.items(), strict=False):
+        image = axis.imshow(array, cmap=cmap, vmin=-limit, vmax=limit)
+        axis.set_title(title)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    for axis in axes.flat[len(arrays):]:
+        axis.axis("off")
+    figure.colorbar(image, ax=axes, shrink=0.8, label=f"shared scale, {-limit:.3g} to {limit:.3g}")
+    return figure
+
+
 def image_grid(images, labels=None, predictions=None, class_names=None, columns: int = 8) -> plt.Figure:
     """A grid of images, titled with the true label and, if given, the prediction.
 

@@ -1,11 +1,15 @@
 """Evaluation metrics, plots written to disk, and the per-layer table / conv arithmetic."""
 
+import re
+from pathlib import Path
+
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
-from cnnkit import evaluation, plots
+from cnnkit import arithmetic, evaluation, plots
 from cnnkit.arithmetic import conv_output_size, layer_table
 from cnnkit.models import build
 
@@ -88,6 +92,20 @@ def test_plots_are_written_as_png_files(tmp_path, digits):
     assert len(figures["filters.png"].axes) == 6  # one small image per C1 filter
 
 
+def test_scalp_maps_share_one_colour_scale_centred_on_zero():
+    """Notebook 04's maps by class and band: two rows on different scales cannot be compared (issue 21)."""
+    grid = np.full((9, 9), np.nan)
+    grid[2:7, 2:7] = 0.01
+    grids = {"alpha, high": grid * 14, "alpha, low": grid * -10, "beta, high": grid * 5}
+    figure = plots.scalp_maps(grids, columns=2)
+    images = [axis.images[0] for axis in figure.axes if axis.images]
+    assert len(images) == 3 and {image.get_clim() for image in images} == {(-0.14, 0.14)}
+    assert sum(axis.get_label() == "<colorbar>" for axis in figure.axes) == 1  # one colour bar for all
+    plt.close(figure)
+    with pytest.raises(ValueError, match="must be 2-D"):
+        plots.scalp_maps({"flat": np.zeros(81)})
+
+
 def test_plot_functions_reject_bad_input():
     with pytest.raises(ValueError, match="no layer 'C9'"):
         plots.feature_maps(build("lenet5"), "C9", np.zeros((28, 28, 1)))
@@ -134,3 +152,27 @@ def test_conv_output_size_formula_and_bad_settings():
         conv_output_size(3, 5)
     with pytest.raises(ValueError, match="stride must be at least 1"):
         conv_output_size(28, 3, stride=0)
+
+
+def test_shape_trace_runs_a_real_batch_through_every_layer():
+    model = build("lenet5")
+    trace = arithmetic.shape_trace(model, np.zeros((2, 28, 28, 1)))
+    assert list(trace["layer"]) == ["C1", "S2", "C3", "S4", "flatten", "F5", "F6", "OUTPUT"]
+    assert trace["output shape"].tolist() == [(2, 28, 28, 6), (2, 14, 14, 6), (2, 10, 10, 16), (2, 5, 5, 16),
+                                              (2, 400), (2, 120), (2, 84), (2, 10)]  # fmt: skip
+    chosen = arithmetic.shape_trace(model, np.zeros((1, 28, 28, 1)), layers=["S4", "OUTPUT"])
+    assert chosen["output shape"].tolist() == [(1, 5, 5, 16), (1, 10)]
+    with pytest.raises(ValueError, match=r"no layer named \['C7'\]"):
+        arithmetic.shape_trace(model, np.zeros((1, 28, 28, 1)), layers=["C7"])
+
+
+def test_source_shows_the_code_that_build_runs():
+    """The notebooks show the package's own builders (issue 21): the text is the file's lines."""
+    from cnnkit import source
+    from cnnkit.models import lenet
+
+    shown = source.text(lenet.lenet5)
+    header, code = shown.split("\n", 1)
+    first, last = map(int, re.fullmatch(r"# cnnkit/models/lenet\.py, lines (\d+)-(\d+)", header).groups())
+    lines = (Path(lenet.__file__).read_text().splitlines())[first - 1 : last]
+    assert code == "\n".join(lines) and "def lenet5(" in code and code.startswith("@register(")
