@@ -9,7 +9,8 @@ the result lines it prints:
 - the CCNN on 32 SYNTHETIC DEAP-format subjects (``python -m cnnkit train ccnn --dataset deap_synthetic``);
 - LeNet-5 on MNIST again on JAX and on PyTorch (``--backend``), and ``bench/backends.py`` (every
   backend, TensorFlow with XLA, two JAX processes against one): the table's backend column;
-- every notebook in full mode (``CNNKIT_QUICK`` and ``CNNKIT_SMOKE`` unset), executed top to bottom.
+- every notebook in full mode (``CNNKIT_QUICK`` and ``CNNKIT_SMOKE`` unset), executed top to bottom and
+  rendered as its article in ``docs/`` by ``tools/articles.py --mode full`` (commit them).
 
 The datasets are read from ``data/`` or downloaded once, so run it online (or with the files in
 place). Anchors to compare with, from the d2l TensorFlow book on one V100 (Fashion-MNIST, 10
@@ -62,9 +63,8 @@ def jobs(out: Path) -> list[Job]:
           for backend in ("jax", "torch")),
         Job("backends", [PYTHON, "bench/backends.py"], 3600, backend="all"),
     ]
-    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        command = [PYTHON, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                   "--ExecutePreprocessor.timeout=-1", "--output-dir", str(out), str(notebook)]  # fmt: skip
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):  # full-mode articles into docs/
+        command = [PYTHON, "tools/articles.py", "--mode", "full", notebook.stem]
         found.append(Job(notebook.stem, command, 3600, {"CNNKIT_QUICK": "", "CNNKIT_SMOKE": ""}))
     return found
 

@@ -27,6 +27,7 @@ def test_the_report_covers_every_benchmark_and_every_notebook_in_full_mode(repor
     assert "--full" in jobs["resnet_cifar"].command and "mnist" in jobs["lenet5"].command
     assert jobs["ccnn"].command[-4:-2] == ["--subjects", "32"]
     assert all(jobs[name].environment == {"CNNKIT_QUICK": "", "CNNKIT_SMOKE": ""} for name in notebooks)  # full mode
+    assert all(jobs[name].command[1:] == ["tools/articles.py", "--mode", "full", name] for name in notebooks)
 
 
 def test_each_outcome_is_recorded_and_the_table_written(report_module, tmp_path, monkeypatch, capsys):

@@ -1,0 +1,217 @@
+"""Render the notebooks as articles: execute each one in a named mode and write it to ``docs/`` as
+markdown, with its figures as PNG files and, at the top, the mode, the date, the machine, the
+package versions and how long it ran. The articles are committed, so GitHub shows every notebook
+with its results; ``mkdocs build`` turns ``docs/`` into a static site (``mkdocs.yml``).
+
+    python tools/articles.py                         # every notebook, quick mode, TensorFlow
+    python tools/articles.py --mode full 03_resnet   # one notebook in full mode (on a GPU)
+    python tools/articles.py --backend jax
+
+Run it whenever a notebook changes (``tests/test_articles.py`` fails when an article's code no
+longer equals its notebook's). An article is replaced only once its notebook has run to the end:
+a notebook that fails leaves the previous article in place and the command exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["CNNKIT_LIGHT_IMPORT"] = "1"  # this process only writes files: no Keras here (the kernels have it)
+from cnnkit.files import atomic_path  # noqa: E402
+
+del os.environ["CNNKIT_LIGHT_IMPORT"]  # ... and the kernels it starts import cnnkit in full
+NOTEBOOKS = ROOT / "notebooks"
+DOCS = ROOT / "docs"
+MODES = {"quick": {"CNNKIT_QUICK": "1"}, "smoke": {"CNNKIT_SMOKE": "1"}, "full": {}}
+BACKEND_LINE = 'BACKEND = "tensorflow"'  # the set-up cell's one line that chooses the backend
+PACKAGES = ("tensorflow", "keras", "jax", "torch", "numpy", "scikit-learn")
+# The Colab badge is an image on Google's servers; offline (and in the site's test) it would be a
+# broken image, so articles link to Colab in words.
+BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)")
+SHOWN_SOURCE = re.compile(r"# cnnkit/\S+\.py, lines \d+-\d+")  # first line of cnnkit.source.show's blocks
+
+
+def versions() -> str:
+    """``Python 3.11.7, tensorflow 2.21.0, keras 3.15.1, ...`` for the packages installed here."""
+    found = [f"Python {platform.python_version()}"]
+    for name in PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+def machine() -> str:
+    """The processor architecture, CPU count and GPUs (from ``nvidia-smi``, when there is one)."""
+    gpus = ""
+    if shutil.which("nvidia-smi"):
+        import subprocess
+
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                text=True, check=False).stdout.split("\n")  # fmt: skip
+        gpus = ", ".join(name.strip() for name in listed if name.strip())
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, " + (f"GPU: {gpus}" if gpus else "no GPU")
+
+
+def execute(path: Path, mode: str, backend: str, timeout: int):
+    """Run the notebook at ``path`` top to bottom in ``mode`` on ``backend``; returns it with its outputs
+    and the seconds it took. Raises nbclient's ``CellExecutionError`` (cell and traceback) on failure."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    setup = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    if BACKEND_LINE not in setup.source:
+        raise SystemExit(f"{path.name}: its set-up cell has no line {BACKEND_LINE!r} to choose the backend with.")
+    setup.source = setup.source.replace(BACKEND_LINE, f'BACKEND = "{backend}"')
+    saved = {name: os.environ.get(name) for name in ("CNNKIT_QUICK", "CNNKIT_SMOKE", "MPLBACKEND")}
+    for name in saved:
+        os.environ.pop(name, None)
+    os.environ.update(MODES[mode])
+    try:
+        started = time.perf_counter()
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()  # fmt: skip
+        return notebook, time.perf_counter() - started
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+
+
+TIME = {  # the header's "Time:" line, one part per mode that measures it (smoke mode's time means nothing)
+    "quick": re.compile(r"quick mode about \d+ min \([^)]*\)"),
+    "full": re.compile(r"full mode (?:about \d+ min \([^)]*\)|not measured yet \([^)]*\))"),
+}
+
+
+def record_time(notebook, path: Path, mode: str, seconds: float) -> None:
+    """Write the time this run took into the header's "Time:" line, in the executed notebook (so its
+    article shows it) and in the notebook's file (only that line changes): the time lives in one place."""
+    if mode not in TIME:
+        return
+    said = f"{mode} mode about {max(1, round(seconds / 60))} min ({machine()}, measured by tools/articles.py)"
+    for cell in (notebook.cells[0], None):
+        if cell is None:
+            import nbformat
+
+            stored = nbformat.read(path, as_version=4)
+            cell = stored.cells[0]
+        if not TIME[mode].search(cell.source):
+            raise SystemExit(f"{path.name}: its header has no '**Time:** quick mode about N min (...)' line to update.")
+        cell.source = TIME[mode].sub(said, cell.source)
+    with atomic_path(path) as temporary:
+        nbformat.write(stored, temporary)
+
+
+def article(notebook, name: str, mode: str, backend: str, seconds: float) -> tuple[str, dict[str, bytes]]:
+    """The markdown of one executed notebook and its figures (file name -> PNG bytes)."""
+    from nbconvert import MarkdownExporter
+
+    body, resources = MarkdownExporter().from_notebook_node(
+        notebook, resources={"output_files_dir": f"{name}_files", "unique_key": name}
+    )
+    body = BADGE.sub(r"[Open this notebook in Colab](\1)", body)
+    title, _, rest = body.partition("\n")
+    command = "python tools/articles.py" + ("" if mode == "quick" else f" --mode {mode}") + (
+        "" if backend == "tensorflow" else f" --backend {backend}") + f" {name}"  # fmt: skip
+    header = (
+        f"> **Rendered in {mode} mode** on {datetime.date.today().isoformat()} by `{command}` from "
+        f"[notebooks/{name}.ipynb](https://github.com/cnnkit/cnnkit/blob/main/notebooks/{name}.ipynb), "
+        f"Keras backend {backend}; it ran in **{seconds:.0f} s**.  \n"
+        f"> Machine: {machine()}.  \n> Packages: {versions()}.\n"
+    )
+    return f"{title}\n\n{header}{rest}", dict(resources.get("outputs", {}))
+
+
+def write(name: str, text: str, figures: dict[str, bytes], out: Path) -> None:
+    """Replace ``out/NAME.md`` and ``out/NAME_files/`` with the new article, each in one rename."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    try:
+        (staging / f"{name}_files").mkdir()
+        for relative, data in figures.items():
+            (staging / relative).write_bytes(data)
+        (staging / f"{name}.md").write_text(text, encoding="utf-8")
+        figures_dir = out / f"{name}_files"
+        if figures_dir.exists():
+            shutil.rmtree(figures_dir)
+        (staging / f"{name}_files").rename(figures_dir)
+        (staging / f"{name}.md").replace(out / f"{name}.md")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_index(out: Path) -> None:
+    """``out/index.md``: the site's first page, one line per article found in ``out``, with its mode."""
+    lines = ["# cnnkit: the notebooks, run", "",
+             "Each notebook of the series, executed top to bottom and rendered with everything it printed and",
+             "drew, by `python tools/articles.py`. The line under each title says in which mode it ran (quick:",
+             "small data and few epochs on a CPU; full: the configurations the notebooks describe), when, on",
+             "which machine and with which packages. The notebooks themselves are in `notebooks/`; open them in",
+             "Jupyter or Colab to run them yourself.", "",
+             "| Article | Rendered in |", "| --- | --- |"]  # fmt: skip
+    for path in sorted(out.glob("[0-9][0-9]_*.md")):
+        text = path.read_text(encoding="utf-8")
+        title = text.partition("\n")[0].lstrip("# ").strip()
+        mode = re.search(r"\*\*Rendered in (\w+) mode\*\* on ([\d-]+)", text)
+        rendered = f"{mode.group(1)} mode, {mode.group(2)}" if mode else "?"
+        lines.append(f"| [{title}]({path.name}) | {rendered} |")
+    with atomic_path(out / "index.md") as temporary:
+        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("notebooks", nargs="*", help="notebook names (e.g. 01_lenet5); default: all of them")
+    parser.add_argument("--mode", choices=sorted(MODES), default="quick")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default="tensorflow")
+    parser.add_argument("--out", type=Path, default=DOCS, help="folder for the articles (default: docs/)")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if args.notebooks:
+        wanted = {name.removesuffix(".ipynb") for name in args.notebooks}
+        unknown = wanted - {path.stem for path in paths}
+        if unknown:
+            parser.error(f"no notebook named {', '.join(sorted(unknown))}; choose from {', '.join(p.stem for p in paths)}")
+        paths = [path for path in paths if path.stem in wanted]
+    from nbclient.exceptions import CellExecutionError
+
+    failed = []
+    for path in paths:
+        print(f"{path.stem}: running in {args.mode} mode on {args.backend} ...", flush=True)
+        try:
+            notebook, seconds = execute(path, args.mode, args.backend, args.timeout)
+        except CellExecutionError as error:
+            print(f"{path.stem}: FAILED, its article was left as it was:\n{str(error)[-2000:]}", file=sys.stderr)
+            failed.append(path.stem)
+            continue
+        record_time(notebook, path, args.mode, seconds)
+        text, figures = article(notebook, path.stem, args.mode, args.backend, seconds)
+        write(path.stem, text, figures, args.out)
+        print(f"{path.stem}: {seconds:.0f} s, {len(figures)} figures -> {args.out / (path.stem + '.md')}", flush=True)
+    write_index(args.out)
+    if failed:
+        print(f"not rendered: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
