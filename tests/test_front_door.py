@@ -8,6 +8,7 @@ import pytest
 from cnnkit import cli, load_dataset
 from cnnkit.data import registry
 
+pytestmark = pytest.mark.fast  # runs on both stacks (see pyproject.toml)
 
 def test_the_datasets_command_lists_every_dataset_the_train_command_accepts(capsys, monkeypatch, tmp_path):
     done = subprocess.run([sys.executable, "-m", "cnnkit", "datasets"], capture_output=True, text=True)

@@ -12,6 +12,7 @@ from cnnkit import cli, load_dataset
 from cnnkit.data import registry as data_registry
 from cnnkit.models import build, get_spec, list_models, registry
 
+pytestmark = pytest.mark.fast  # runs on both stacks (see pyproject.toml)
 
 @pytest.fixture
 def throwaway_model():

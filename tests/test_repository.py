@@ -3,6 +3,10 @@
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.fast  # runs on both stacks (see pyproject.toml)
+
 ROOT = Path(__file__).parent.parent
 
 
