@@ -15,6 +15,7 @@ from cnnkit.models.applications import (
     backbones,
     find_backbone,
     pretrained,
+    with_new_head,
 )
 from cnnkit.recipes import fine_tune
 
@@ -114,3 +115,21 @@ def test_pretrained_is_the_public_transfer_learning_entry():
     assert models.pretrained is applications.pretrained and "pretrained" in models.__all__
     model = models.pretrained("mobilenet_v2", num_classes=3, input_shape=(96, 96, 3), weights=None)
     assert model.output_shape == (None, 3) and model.name == "mobilenet_v2_pretrained"
+
+
+def test_any_trained_network_becomes_a_backbone_with_a_new_head(tmp_path):
+    """Notebook 06's offline source task (issue 21): a network trained on other classes, cut after its
+    global pooling, gets a new head; fine_tune freezes it, trains the head, then unfreezes its top."""
+    keras.utils.set_random_seed(0)
+    source = build("resnet_cifar", depth=8, input_shape=(32, 32, 3), num_classes=5)
+    backbone = keras.Model(source.input, source.get_layer("avg_pool").output, name="digits_5_to_9")
+    model = with_new_head(backbone, num_classes=2)
+    assert find_backbone(model) is backbone and model.output_shape == (None, 2)
+    assert model.count_params() == backbone.count_params() + 64 * 2 + 2  # only the new head is new
+    images = np.random.default_rng(0).random((4, 32, 32, 3), dtype="float32")
+    np.testing.assert_allclose(model.get_layer("digits_5_to_9")(images), backbone(images))  # the same features
+    data = tf.data.Dataset.from_tensor_slices((images, np.array([0, 1, 0, 1]))).batch(2)
+    history = fine_tune(model, data, data, head_epochs=1, fine_tune_epochs=1, unfreeze=4, verbose=0)
+    assert list(history["phase"]) == ["head", "fine_tune"]
+    with pytest.raises(ValueError, match="cut it after its global pooling"):
+        with_new_head(keras.Model(source.input, source.get_layer("conv4_block1_out").output), num_classes=2)

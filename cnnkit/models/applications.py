@@ -204,9 +204,28 @@ def pretrained(name: str, num_classes: int = 10, input_shape=(224, 224, 3), weig
         raise _damaged(name, path, problem) from error
     backbone.trainable = trainable
     x = backbone(x, training=False)  # batch norm keeps its ImageNet statistics, even when fine-tuned
-    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=f"{name}_pretrained")
+    return keras.Model(inputs, _new_head(x, num_classes, dropout), name=f"{name}_pretrained")
+
+
+def _new_head(features, num_classes: int, dropout: float):
+    """Dropout, then a softmax layer of ``num_classes`` (float32, also under mixed precision)."""
+    x = keras.layers.Dropout(dropout, name="head_dropout")(features)
+    return keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
+
+
+def with_new_head(backbone: keras.Model, num_classes: int, dropout: float = 0.2, trainable: bool = False) -> keras.Model:
+    """Any feature extractor ``image -> feature vector`` (e.g. a network you trained on another task,
+    cut before its classifier) with a new softmax head, in :func:`pretrained`'s form: the backbone is
+    one nested layer called in inference mode, so :func:`cnnkit.recipes.fine_tune` trains the head
+    first and then unfreezes the backbone's top layers. The backbone's own input scaling is kept.
+    """
+    if len(backbone.outputs) != 1 or len(backbone.outputs[0].shape) != 2:
+        raise ValueError(f"{backbone.name} must output one feature vector per image (batch, features), got "
+                         f"{[tuple(output.shape) for output in backbone.outputs]}; cut it after its global pooling.")  # fmt: skip
+    backbone.trainable = trainable
+    inputs = keras.Input(shape=tuple(backbone.input.shape[1:]), name="image")
+    x = backbone(inputs, training=False)
+    return keras.Model(inputs, _new_head(x, num_classes, dropout), name=f"{backbone.name}_transfer")
 
 
 def imagenet_top1(probabilities) -> list[str]:
