@@ -118,11 +118,26 @@ def eeg_ccnn_claims(text):
 
 
 def resnet_claims(text):
-    """03: at depth 56 the plain network's gradient norms spread far wider than the ResNet's."""
+    """03: degradation in quick mode (4 epochs on the digits, batches of 64): plain-20 ends with a higher
+    training error than plain-8, ResNet-20 with a lower one than either 8-layer network; and at depth 56
+    the plain network's gradient norms spread far wider than the ResNet's."""
+    final = {f"{kind}-{depth}": float(error) for kind, depth, error in
+             re.findall(r"^(plain|ResNet)-(\d+): final training error ([\d.]+)", text, re.M)}  # fmt: skip
+    assert set(final) == {"plain-8", "ResNet-8", "plain-20", "ResNet-20"}
+    assert final["plain-20"] > final["plain-8"] + 0.02  # the deeper plain network trains worse
+    assert final["ResNet-20"] < min(final["ResNet-8"], final["plain-8"])  # the deeper ResNet does not
     found = re.search(r"plain-56 ([\d,]+)x, ResNet-56 ([\d,]+)x", text)
     assert found, "the notebook no longer prints the gradient-norm spreads"
     plain, residual = (float(value.replace(",", "")) for value in found.groups())
     assert plain > 10 * residual  # "the spread grows many times wider"
+
+
+def transfer_claims(text):
+    """06: transfer beats training from scratch on a small target set (10 labelled digits per class), with a
+    source task available offline; 400 test images make one standard error about 0.02."""
+    scratch, transfer = numbers(r"from scratch: test accuracy ([\d.]+).*\n- .*head then fine-tuning: test accuracy ([\d.]+)",
+                                text)  # fmt: skip
+    assert transfer > scratch + 0.1
 
 
 def family_claims(text):
@@ -156,7 +171,7 @@ def what_cnns_see_claims(text):
 
 
 CLAIMS = {"01_lenet5": lenet_claims, "02_alexnet": alexnet_claims, "03_resnet": resnet_claims,
-          "04_eeg_deap_ccnn": eeg_ccnn_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
+          "04_eeg_deap_ccnn": eeg_ccnn_claims, "06_transfer_learning": transfer_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
 
 
 TENSORFLOW = 'BACKEND = "tensorflow"'  # the line of the set-up cell that a learner edits to switch

@@ -202,7 +202,8 @@ def main(argv=None) -> int:
             print(f"{path.stem}: FAILED, its article was left as it was:\n{str(error)[-2000:]}", file=sys.stderr)
             failed.append(path.stem)
             continue
-        record_time(notebook, path, args.mode, seconds)
+        if args.out.resolve() == DOCS.resolve() and args.backend == "tensorflow":  # the articles of record
+            record_time(notebook, path, args.mode, seconds)
         text, figures = article(notebook, path.stem, args.mode, args.backend, seconds)
         write(path.stem, text, figures, args.out)
         print(f"{path.stem}: {seconds:.0f} s, {len(figures)} figures -> {args.out / (path.stem + '.md')}", flush=True)
