@@ -127,8 +127,7 @@ def shape_trace(model: keras.Model, batch, layers=None) -> pd.DataFrame:
             raise ValueError(f"{model.name} has no layer named {missing}; its layers: {list(by_name)}.")
         chosen = [by_name[name] for name in layers]
     probe = keras.Model(model.input, [layer.output for layer in chosen])
-    outputs = probe(np.asarray(batch, dtype="float32"), training=False)
-    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    outputs = keras.tree.flatten(probe(np.asarray(batch, dtype="float32"), training=False))
     return pd.DataFrame({"layer": [layer.name for layer in chosen],
                          "type": [type(layer).__name__ for layer in chosen],
                          "output shape": [tuple(int(d) for d in keras.ops.shape(out)) for out in outputs]})  # fmt: skip

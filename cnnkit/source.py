@@ -24,9 +24,9 @@ def text(obj) -> str:
     lives, e.g. ``# cnnkit/models/lenet.py, lines 121-160``."""
     lines, first = inspect.getsourcelines(obj)
     path = Path(inspect.getsourcefile(obj)).resolve()
-    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    where = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
     code = textwrap.dedent("".join(lines)).rstrip()
-    return f"# {where.as_posix() if isinstance(where, Path) else where}, lines {first}-{first + len(lines) - 1}\n{code}"
+    return f"# {where}, lines {first}-{first + len(lines) - 1}\n{code}"
 
 
 def show(*objects) -> None:
@@ -36,9 +36,8 @@ def show(*objects) -> None:
         from IPython import get_ipython
         from IPython.display import Markdown, display
     except ImportError:  # plain Python without IPython
-        print(blocks)
-        return
-    if get_ipython() is None:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:  # not in a notebook
         print(blocks)
     else:
         display(Markdown(f"```python\n{blocks}\n```"))

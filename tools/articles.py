@@ -40,7 +40,6 @@ PACKAGES = ("tensorflow", "keras", "jax", "torch", "numpy", "scikit-learn")
 # The Colab badge is an image on Google's servers; offline (and in the site's test) it would be a
 # broken image, so articles link to Colab in words.
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)")
-SHOWN_SOURCE = re.compile(r"# cnnkit/\S+\.py, lines \d+-\d+")  # first line of cnnkit.source.show's blocks
 
 
 def versions() -> str:
@@ -77,20 +76,13 @@ def execute(path: Path, mode: str, backend: str, timeout: int):
     if BACKEND_LINE not in setup.source:
         raise SystemExit(f"{path.name}: its set-up cell has no line {BACKEND_LINE!r} to choose the backend with.")
     setup.source = setup.source.replace(BACKEND_LINE, f'BACKEND = "{backend}"')
-    saved = {name: os.environ.get(name) for name in ("CNNKIT_QUICK", "CNNKIT_SMOKE", "MPLBACKEND")}
-    for name in saved:
-        os.environ.pop(name, None)
-    os.environ.update(MODES[mode])
-    try:
-        started = time.perf_counter()
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()  # fmt: skip
-        return notebook, time.perf_counter() - started
-    finally:
-        for name, value in saved.items():
-            os.environ.pop(name, None)
-            if value is not None:
-                os.environ[name] = value
+    # The kernel's environment: this one, with the mode's variable alone, and matplotlib left to draw inline.
+    unset = ("CNNKIT_QUICK", "CNNKIT_SMOKE", "MPLBACKEND")
+    env = {name: value for name, value in os.environ.items() if name not in unset} | MODES[mode]
+    started = time.perf_counter()
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute(env=env)  # fmt: skip
+    return notebook, time.perf_counter() - started
 
 
 TIME = {  # the header's "Time:" line, one part per mode that measures it (smoke mode's time means nothing)
@@ -99,18 +91,17 @@ TIME = {  # the header's "Time:" line, one part per mode that measures it (smoke
 }
 
 
-def record_time(notebook, path: Path, mode: str, seconds: float) -> None:
-    """Write the time this run took into the header's "Time:" line, in the executed notebook (so its
-    article shows it) and in the notebook's file (only that line changes): the time lives in one place."""
+def record_time(notebook, path: Path, mode: str, seconds: float, where: str) -> None:
+    """Write the time this run took on the machine ``where`` into the header's "Time:" line, in the
+    executed notebook (so its article shows it) and in the notebook's file (only that line changes):
+    the time lives in one place."""
+    import nbformat
+
     if mode not in TIME:
         return
-    said = f"{mode} mode about {max(1, round(seconds / 60))} min ({machine()}, measured by tools/articles.py)"
-    for cell in (notebook.cells[0], None):
-        if cell is None:
-            import nbformat
-
-            stored = nbformat.read(path, as_version=4)
-            cell = stored.cells[0]
+    said = f"{mode} mode about {max(1, round(seconds / 60))} min ({where}, measured by tools/articles.py)"
+    stored = nbformat.read(path, as_version=4)
+    for cell in (notebook.cells[0], stored.cells[0]):
         if not TIME[mode].search(cell.source):
             raise SystemExit(f"{path.name}: its header has no '**Time:** quick mode about N min (...)' line to update.")
         cell.source = TIME[mode].sub(said, cell.source)
@@ -118,7 +109,7 @@ def record_time(notebook, path: Path, mode: str, seconds: float) -> None:
         nbformat.write(stored, temporary)
 
 
-def article(notebook, name: str, mode: str, backend: str, seconds: float) -> tuple[str, dict[str, bytes]]:
+def article(notebook, name: str, mode: str, backend: str, seconds: float, where: str) -> tuple[str, dict[str, bytes]]:
     """The markdown of one executed notebook and its figures (file name -> PNG bytes)."""
     from nbconvert import MarkdownExporter
 
@@ -133,7 +124,7 @@ def article(notebook, name: str, mode: str, backend: str, seconds: float) -> tup
         f"> **Rendered in {mode} mode** on {datetime.date.today().isoformat()} by `{command}` from "
         f"[notebooks/{name}.ipynb](https://github.com/cnnkit/cnnkit/blob/main/notebooks/{name}.ipynb), "
         f"Keras backend {backend}; it ran in **{seconds:.0f} s**.  \n"
-        f"> Machine: {machine()}.  \n> Packages: {versions()}.\n"
+        f"> Machine: {where}.  \n> Packages: {versions()}.\n"
     )
     return f"{title}\n\n{header}{rest}", dict(resources.get("outputs", {}))
 
@@ -193,7 +184,7 @@ def main(argv=None) -> int:
         paths = [path for path in paths if path.stem in wanted]
     from nbclient.exceptions import CellExecutionError
 
-    failed = []
+    failed, where = [], machine()
     for path in paths:
         print(f"{path.stem}: running in {args.mode} mode on {args.backend} ...", flush=True)
         try:
@@ -203,8 +194,8 @@ def main(argv=None) -> int:
             failed.append(path.stem)
             continue
         if args.out.resolve() == DOCS.resolve() and args.backend == "tensorflow":  # the articles of record
-            record_time(notebook, path, args.mode, seconds)
-        text, figures = article(notebook, path.stem, args.mode, args.backend, seconds)
+            record_time(notebook, path, args.mode, seconds, where)
+        text, figures = article(notebook, path.stem, args.mode, args.backend, seconds, where)
         write(path.stem, text, figures, args.out)
         print(f"{path.stem}: {seconds:.0f} s, {len(figures)} figures -> {args.out / (path.stem + '.md')}", flush=True)
     write_index(args.out)
