@@ -216,6 +216,25 @@ def gradient_norms(model: keras.Model, images, labels) -> pd.DataFrame:
     )
 
 
+def activation_std(model: keras.Model, images, layer_names, training: bool = True) -> pd.DataFrame:
+    """Standard deviation of each named layer's output over one batch ``images`` ``(b, h, w, c)``.
+
+    ``training=True`` runs batch norm on the batch's own statistics, as in the first step of
+    training (at initialization the moving averages are 0 and 1 and would hide nothing; this
+    is the forward pass the optimizer will see). Plotted against depth it shows whether a stack
+    of blocks keeps its signal level or lets it grow (e.g. residual blocks without scaling).
+    Columns: ``layer``, ``depth`` (1-based, in the order given), ``std``.
+    """
+    names = list(layer_names)
+    if not names:
+        raise ValueError("layer_names is empty: name the layers whose outputs to measure.")
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
+    outputs = probe(keras.ops.convert_to_tensor(np.asarray(images, dtype="float32")), training=training)
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    return pd.DataFrame({"layer": names, "depth": range(1, len(names) + 1),
+                         "std": [float(np.std(keras.ops.convert_to_numpy(o))) for o in outputs]})  # fmt: skip
+
+
 def block_cost(block, input_shape) -> dict:
     """Parameters and multiply-adds of one building block, for arithmetic you can check.
 

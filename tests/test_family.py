@@ -11,8 +11,9 @@ from keras import layers
 from cnnkit.arithmetic import layer_table, mult_adds
 from cnnkit.models import build, get_spec, list_models
 from cnnkit.models.densenet import dense_block, transition
-from cnnkit.models.inception import factorized_conv, inception_module, separable_block
-from cnnkit.models.layers import MixedDepthwiseConv2D, split_channels
+from cnnkit.models.inception import bn_inception_module, factorized_conv, inception_module, separable_block
+from cnnkit.models.inception_resnet import inception_resnet_a, inception_resnet_b, inception_resnet_c, reduction_a
+from cnnkit.models.layers import MixedDepthwiseConv2D, ScaledResidual, split_channels
 from cnnkit.models.mobilenet import inverted_residual, make_divisible
 from cnnkit.models.resnext import grouped_bottleneck
 from cnnkit.models.wrn import wide_block
@@ -41,8 +42,10 @@ PUBLISHED = {
     "wrn_cifar": ("trainable", 36_479_194),  # WRN-28-10
     "mixnet_s": ("trainable", 4_134_606),  # timm; the paper rounds to 4.1M
     "mixnet_m": ("trainable", 5_014_382),  # timm; the paper: 5.0M
-    "inception_resnet_v2": ("all", 55_873_736),
+    "inception_resnet_v2": ("all", 55_873_736),  # keras.applications
     "nasnet_mobile": ("all", 5_326_716),
+    "nasnet_large": ("all", 88_949_818),  # keras.applications; Zoph et al. 2018, Table 2: 88.9M
+    "bn_inception": ("trainable", 11_295_240),  # the released Caffe model (Cadene's pretrainedmodels port)
 }
 
 
@@ -55,6 +58,82 @@ def test_every_model_builds_with_the_count_the_registry_lists_and_the_published_
     if name in PUBLISHED:
         kind, value = PUBLISHED[name]
         assert (model.count_params() if kind == "all" else trainable_count(model)) == value
+
+
+def pytorch_style_count(model):
+    """Trainable weights as PyTorch counts them: its BatchNorm2d always has a scale per channel
+    (ones in the ports of TF-slim's checkpoints), which TF-slim's and Keras' ``scale=False``
+    batch norm leaves out; so add one weight per channel of every batch norm without a scale."""
+    unscaled = sum(layer.moving_mean.shape[0] for layer in model.layers
+                   if isinstance(layer, layers.BatchNormalization) and not layer.scale)  # fmt: skip
+    return trainable_count(model) + unscaled
+
+
+# Counted with timm 1.0.31 (timm.create_model(name, pretrained=False), 1,000 classes, the sum of
+# parameters().numel()); its inception_v4 and inception_resnet_v2 are Cadene's ports of TF-slim.
+TIMM_COUNTS = {"inception_v4": 42_679_816, "inception_resnet_v2": 55_843_464, "nasnet_large": 88_753_150}
+
+
+@pytest.mark.parametrize("name", TIMM_COUNTS)
+def test_counts_equal_timms_under_its_batch_norm_convention(name):
+    assert pytorch_style_count(build(name)) == TIMM_COUNTS[name]
+
+
+# facenet-pytorch 2.6.0's InceptionResnetV1 (a port of David Sandberg's TF-slim model, which
+# follows the paper's Figures 7 and 10-14), block by block: sum(p.numel() for p in block.parameters())
+# of conv2d_1a..conv2d_4b, repeat_1[0], mixed_6a, repeat_2[0], mixed_7a, repeat_3[0]. Its network
+# differs in its repeats (a sixth 8x8 block without ReLU) and head (a 512-d face embedding), so
+# the whole network is checked as the paper stacks these blocks: 5 / 10 / 5 and a softmax.
+FACENET_BLOCKS = {"stem": 615_552, "block35_1": 77_440, "reduction_a": 1_710_080, "block17_1": 690_048,
+                  "reduction_b": 3_346_176, "block8_1": 1_600_768}  # fmt: skip
+
+
+def test_inception_resnet_v1_is_the_papers_stack_of_facenet_pytorchs_blocks():
+    model = build("inception_resnet_v1")
+    for prefix, expected in FACENET_BLOCKS.items():
+        part = [layer for layer in model.layers if layer.name == prefix or layer.name.startswith(f"{prefix}_")]
+        weights = sum(int(np.prod(w.shape)) for layer in part for w in layer.trainable_weights)  # the PyTorch way
+        unscaled = sum(layer.moving_mean.shape[0] for layer in part
+                       if isinstance(layer, layers.BatchNormalization) and not layer.scale)  # fmt: skip
+        assert weights + unscaled == expected, prefix
+    repeats = {"stem": 1, "block35_1": 5, "reduction_a": 1, "block17_1": 10, "reduction_b": 1, "block8_1": 5}
+    classifier = 1792 * 1000 + 1000
+    assert pytorch_style_count(model) == sum(FACENET_BLOCKS[k] * n for k, n in repeats.items()) + classifier
+
+
+@pytest.mark.parametrize(
+    ("name", "stages"),
+    [  # the grids and channels the papers print between stages
+        ("inception_v4", {"stem": (35, 35, 384), "inception_a4": (35, 35, 384), "reduction_a": (17, 17, 1024),
+                          "inception_b7": (17, 17, 1024), "reduction_b": (8, 8, 1536), "inception_c3": (8, 8, 1536)}),
+        ("inception_resnet_v1", {"stem": (35, 35, 256), "reduction_a": (17, 17, 896), "reduction_b": (8, 8, 1792)}),
+        ("inception_resnet_v2", {"stem": (35, 35, 320), "reduction_a": (17, 17, 1088), "reduction_b": (8, 8, 2080),
+                                 "conv_7b": (8, 8, 1536)}),
+        # Ioffe & Szegedy, Figure 5 (whose 4c, 4d and 4e rows print 576, 576, 1024: their columns add to these)
+        ("bn_inception", {"pool2": (28, 28, 192), "inception_3b_output": (28, 28, 320),
+                          "inception_3c_output": (14, 14, 576), "inception_4c_output": (14, 14, 608),
+                          "inception_4e_output": (7, 7, 1056), "inception_5b_output": (7, 7, 1024)}),
+    ],
+)  # fmt: skip
+def test_stage_shapes_are_the_papers(name, stages):
+    model = build(name)
+    assert {layer: tuple(model.get_layer(layer).output.shape[1:]) for layer in stages} == stages
+
+
+def test_inception_v4_has_no_residual_connections_and_the_inception_resnets_do():
+    def additions(name):
+        return sum(isinstance(layer, layers.Add | ScaledResidual) for layer in build(name).layers)
+
+    assert additions("inception_v4") == 0
+    assert additions("inception_resnet_v1") == 5 + 10 + 5
+    assert additions("inception_resnet_v2") == 10 + 20 + 10
+
+
+def test_bn_inception_without_batch_norm_is_the_same_network_less_its_batch_norm():
+    with_bn, without = build("bn_inception"), build("bn_inception", batch_norm=False)
+    norms = [layer for layer in with_bn.layers if isinstance(layer, layers.BatchNormalization)]
+    assert not any(isinstance(layer, layers.BatchNormalization) for layer in without.layers)
+    assert with_bn.count_params() - without.count_params() == 4 * sum(n.moving_mean.shape[0] for n in norms)
 
 
 @pytest.mark.parametrize(
@@ -119,6 +198,7 @@ TWINS = [  # (cnnkit name, keras.applications constructor, a small input it acce
     ("vgg16", "VGG16", (32, 32, 3)),
     ("vgg19", "VGG19", (32, 32, 3)),
     ("inception_v3", "InceptionV3", (75, 75, 3)),
+    ("inception_resnet_v2", "InceptionResNetV2", (75, 75, 3)),
     ("xception", "Xception", (71, 71, 3)),
     ("mobilenet", "MobileNet", (64, 64, 3)),
     ("mobilenet_v2", "MobileNetV2", (64, 64, 3)),
@@ -201,6 +281,16 @@ BLOCKS = {
     "grouped_bottleneck": (lambda x: grouped_bottleneck(x, 16, 2, cardinality=4, base_width=16, name="g"),
                            (8, 8, 32), (4, 4, 64)),
     "wide_block": (lambda x: wide_block(x, 24, 2, dropout=0.3, name="w"), (8, 8, 8), (4, 4, 24)),
+    "bn_inception_module": (lambda x: bn_inception_module(x, 4, 4, 6, 2, 3, "avg", 5, name="b"), (8, 8, 6),
+                            (8, 8, 18)),
+    "bn_inception_module_stride2": (lambda x: bn_inception_module(x, 0, 4, 6, 2, 3, "max", 0, name="b", strides=2),
+                                    (8, 8, 6), (4, 4, 15)),
+    "reduction_a": (lambda x: reduction_a(x, 4, 5, 6, 7, name="r"), (9, 9, 3), (4, 4, 16)),
+    "inception_resnet_a": (lambda x: inception_resnet_a(x, (4, (4, 4), (4, 5, 6)), 0.17, name="a"), (8, 8, 10),
+                           (8, 8, 10)),
+    "inception_resnet_b": (lambda x: inception_resnet_b(x, (4, (4, 5, 6)), 0.1, name="b"), (9, 9, 12), (9, 9, 12)),
+    "inception_resnet_c": (lambda x: inception_resnet_c(x, (4, (4, 5, 6)), 0.2, name="c", activation=None),
+                           (4, 4, 12), (4, 4, 12)),
     "mixed_depthwise": (lambda x: MixedDepthwiseConv2D((3, 5, 7), strides=2)(x), (9, 9, 10), (5, 5, 10)),
 }  # fmt: skip
 
@@ -297,3 +387,48 @@ def test_separable_cost_ratio_is_one_over_n_plus_one_over_k_squared():
         layers.SeparableConv2D(64, 3, padding="same", name="c"), (16, 16, 32)
     )
     assert separable / full == pytest.approx(1 / 64 + 1 / 9)
+
+
+# --- residual scaling, label smoothing ------------------------------------------------------
+
+
+def test_scaled_residual_adds_the_scaled_residual_and_round_trips_in_safe_mode(tmp_path):
+    shortcut, residual = keras.Input((4, 4, 3)), keras.Input((4, 4, 3))
+    model = keras.Model([shortcut, residual], ScaledResidual(0.17, name="add")([shortcut, residual]))
+    a, b = np.random.default_rng(0).normal(size=(2, 2, 4, 4, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model([a, b])), a + 0.17 * b, rtol=1e-6)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.get_layer("add").scale == pytest.approx(0.17)
+
+
+def test_unscaled_residual_blocks_let_the_activations_grow_and_scaled_ones_do_not():
+    """What the notebook shows at initialization: ten 35x35 blocks of Inception-ResNet-v2."""
+    from cnnkit.arithmetic import activation_std
+
+    images = np.random.default_rng(0).uniform(-1, 1, size=(4, 75, 75, 3)).astype("float32")
+    growth = {}
+    for scales in [(1.0, 1.0, 1.0), (0.17, 0.10, 0.20)]:
+        keras.utils.set_random_seed(0)
+        model = build("inception_resnet_v2", input_shape=(75, 75, 3), scales=scales)
+        table = activation_std(model, images, [f"block35_{i}_add" for i in range(1, 11)])
+        assert list(table["depth"]) == list(range(1, 11))
+        growth[scales[0]] = table["std"].iloc[-1] / table["std"].iloc[0]
+    assert growth[1.0] > 1.3 and abs(growth[0.17] - 1.0) < 0.1, growth
+
+
+def test_smoothed_sparse_crossentropy_is_keras_categorical_crossentropy_with_label_smoothing():
+    from cnnkit.models.losses import SmoothedSparseCrossentropy
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, size=8)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(rng.normal(size=(8, 5)).astype("float32")))
+    ours = SmoothedSparseCrossentropy(0.1)(labels, probabilities)
+    keras_loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(5)[labels], probabilities)
+    np.testing.assert_allclose(float(ours), float(keras_loss), rtol=1e-5)
+    assert float(SmoothedSparseCrossentropy(0.0)(labels, probabilities)) == pytest.approx(
+        float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities)), rel=1e-5)
+    restored = SmoothedSparseCrossentropy.from_config(SmoothedSparseCrossentropy(0.2).get_config())
+    assert restored.label_smoothing == 0.2
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        SmoothedSparseCrossentropy(1.0)

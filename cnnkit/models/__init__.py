@@ -4,7 +4,7 @@
 >>> model = build("lenet5", num_classes=10)
 
 One file per family: ``lenet``, ``alexnet``, ``zfnet``, ``vgg``, ``inception`` (GoogLeNet,
-Inception-v3, Xception), ``resnet``, ``resnext``, ``wrn``, ``densenet``, ``mobilenet``
+BN-Inception, Inception-v3, Xception), ``inception_resnet`` (Inception-v4, Inception-ResNet-v1/v2), ``resnet``, ``resnext``, ``wrn``, ``densenet``, ``mobilenet``
 (MobileNet v1/v2, MixNet), ``eeg``, and ``applications`` (models used from keras.applications
 as they are). Their blocks are public, e.g. ``cnnkit.models.inception.inception_module``.
 Transfer learning: ``cnnkit.models.pretrained("mobilenet_v2", num_classes=5)``.
@@ -20,6 +20,7 @@ from cnnkit.models import (  # noqa: F401  (they register their builders and cus
     densenet,
     eeg,
     inception,
+    inception_resnet,
     lenet,
     losses,
     mobilenet,

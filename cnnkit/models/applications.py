@@ -1,8 +1,7 @@
 """Models taken straight from ``keras.applications``, not rewritten here, and transfer learning.
 
-Inception-ResNet-v2 (Szegedy et al. 2016: inception modules with residual connections) and
-NASNet-A Mobile (Zoph et al. 2017: cells found by architecture search) are registered so that
-they can be built, listed and compared by name like the others. ``weights=None`` by default
+NASNet-A Mobile and Large (Zoph et al. 2017: cells found by architecture search) are registered
+so that they can be built, listed and compared by name like the others. ``weights=None`` by default
 (offline); pass ``weights="imagenet"`` to download Keras' ImageNet weights once.
 
 :func:`pretrained` wraps an ImageNet backbone (MobileNetV2, ResNet50, EfficientNetB0, VGG16)
@@ -26,21 +25,6 @@ from cnnkit.models.registry import ImagenetWeights, Reported, get_spec, list_mod
 
 
 @register(
-    summary="Inception-ResNet-v2 (2016), from keras.applications, 299x299x3",
-    year=2016,
-    parameters=55_873_736,
-    min_size=75,
-    paper="Szegedy, Ioffe, Vanhoucke & Alemi 2017, Inception-v4, Inception-ResNet and the impact of residual connections",
-    reported=Reported(top1=80.1, top5=95.1, protocol="Szegedy et al. 2017, Table 2: 1 crop, top-1 error 19.9%, top-5 4.9%"),
-)
-def inception_resnet_v2(input_shape=(299, 299, 3), num_classes: int = 1000, weights=None) -> keras.Model:
-    """``keras.applications.InceptionResNetV2`` with a softmax head of ``num_classes``."""
-    return keras.applications.InceptionResNetV2(
-        weights=weights, input_shape=tuple(input_shape), classes=num_classes
-    )
-
-
-@register(
     summary="NASNet-A Mobile (2017): searched cells, from keras.applications, 224x224x3",
     year=2017,
     parameters=5_326_716,
@@ -52,6 +36,22 @@ def inception_resnet_v2(input_shape=(299, 299, 3), num_classes: int = 1000, weig
 def nasnet_mobile(input_shape=(224, 224, 3), num_classes: int = 1000, weights=None) -> keras.Model:
     """``keras.applications.NASNetMobile`` with a softmax head of ``num_classes``."""
     return keras.applications.NASNetMobile(
+        weights=weights, input_shape=tuple(input_shape), classes=num_classes
+    )
+
+
+@register(
+    summary="NASNet-A Large (2017): searched cells, 6 @ 4032, from keras.applications, 331x331x3",
+    year=2017,
+    parameters=88_949_818,
+    min_size=32,
+    paper="Zoph, Vasudevan, Shlens & Le 2018, Learning transferable architectures for scalable image recognition",
+    reported=Reported(top1=82.7, top5=96.2, protocol="Zoph et al. 2018, Table 2: NASNet-A (6 @ 4032), 331x331, single crop"),
+    backends=("tensorflow", "jax"),  # as NASNet-A Mobile
+)
+def nasnet_large(input_shape=(331, 331, 3), num_classes: int = 1000, weights=None) -> keras.Model:
+    """``keras.applications.NASNetLarge`` with a softmax head of ``num_classes``."""
+    return keras.applications.NASNetLarge(
         weights=weights, input_shape=tuple(input_shape), classes=num_classes
     )
 

@@ -1,4 +1,4 @@
-"""The Inception family: GoogLeNet (2014), Inception-v3 (2015) and Xception (2016).
+"""The Inception family: GoogLeNet (2014), BN-Inception (2015), Inception-v3 (2015) and Xception (2016).
 
 - **GoogLeNet / Inception-v1** (Szegedy et al. 2014, Table 1): nine *inception modules*, each
   running 1x1, 3x3 and 5x5 convolutions and a 3x3 max pool side by side and concatenating
@@ -6,6 +6,9 @@
   global average pooling replaces AlexNet's huge dense layers. As published: no batch norm,
   convolutions with biases, LRN after the stem: 6,998,552 parameters with 1,000 classes
   (``aux_logits=True`` adds the two auxiliary classifiers used during training).
+- **BN-Inception / Inception-v2** (Ioffe & Szegedy 2015): GoogLeNet with batch normalization
+  after every convolution (the paper that introduced it) and each 5x5 convolution replaced by
+  two 3x3 ones; 11,295,240 trainable parameters, as the released Caffe model has them.
 - **Inception-v3** (Szegedy et al. 2015): batch norm everywhere, a 5x5 convolution as two
   3x3 ones, an n x n one as 1 x n then n x 1 (:func:`factorized_conv`), grid reductions by
   parallel stride-2 branches. Layer for layer keras.applications' InceptionV3
@@ -15,7 +18,7 @@
   keras.applications' Xception (22,910,480 parameters).
 
 Small images (below 64 pixels for GoogLeNet, 75 for Inception-v3) get the CIFAR stem that the
-CIFAR versions of these networks use: 3x3 convolutions without the early strides and pools,
+CIFAR versions of these networks use (Inception-v4 and Inception-ResNet: ``inception_resnet.py``): 3x3 convolutions without the early strides and pools,
 so a 32x32 image still reaches the inception modules at 32x32.
 """
 
@@ -28,7 +31,7 @@ from cnnkit.models.layers import LocalResponseNormalization
 from cnnkit.models.registry import Reported, register
 
 
-def _classifier(x, num_classes, name="predictions"):
+def softmax_classifier(x, num_classes, name="predictions"):
     return layers.Dense(num_classes, activation="softmax", name=name, dtype="float32")(x)
 
 
@@ -74,7 +77,7 @@ def _auxiliary_head(x, num_classes, name):
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
     x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
-    return _classifier(x, num_classes, name=f"{name}_predictions")
+    return softmax_classifier(x, num_classes, name=f"{name}_predictions")
 
 
 @register(
@@ -118,8 +121,99 @@ def googlenet(input_shape=(224, 224, 3), num_classes: int = 1000, aux_logits: bo
             auxiliary.append(_auxiliary_head(x, num_classes, f"aux{len(auxiliary) + 1}"))
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = _classifier(x, num_classes)
+    outputs = softmax_classifier(x, num_classes)
     return keras.Model(inputs, [outputs, *auxiliary] if aux_logits else outputs, name="googlenet")
+
+
+# --- BN-Inception / Inception-v2 -----------------------------------------------------------
+
+
+def _conv_bias_bn(x, filters, kernel, strides, name, batch_norm):
+    """Convolution with a bias -> (batch norm) -> ReLU, as the released Caffe BN-Inception."""
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", name=f"{name}_conv")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=name)(x)
+
+
+def bn_inception_module(x, f1, f3_reduce, f3, d3_reduce, d3, pool, pool_proj, name, strides=1,
+                        batch_norm=True):  # fmt: skip
+    """BN-Inception's module (Ioffe & Szegedy 2015, Figure 5): GoogLeNet's with the 5x5 branch
+    replaced by two 3x3 convolutions ("double 3x3", ``d3`` filters each) and batch norm after
+    every convolution. ``1x1 (f1)`` | ``1x1 (f3_reduce) -> 3x3 (f3)`` | ``1x1 (d3_reduce) ->
+    3x3 (d3) -> 3x3 (d3)`` | ``3x3 pool ("avg" or "max") -> 1x1 (pool_proj)``. With
+    ``strides=2`` (modules 3c and 4e) the grid halves: no 1x1 branch, the last 3x3 of each branch
+    strided, and the max-pooled input passed through as it is. Output ``(h / strides,
+    w / strides, f1 + f3 + d3 + (pool_proj or the input's channels))``."""
+    conv = lambda inp, filters, kernel, suffix, s=1: _conv_bias_bn(  # noqa: E731
+        inp, filters, kernel, s, f"{name}_{suffix}", batch_norm
+    )
+    branches = [conv(x, f1, 1, "1x1")] if f1 else []
+    branches.append(conv(conv(x, f3_reduce, 1, "3x3_reduce"), f3, 3, "3x3", strides))
+    double = conv(conv(x, d3_reduce, 1, "double_3x3_reduce"), d3, 3, "double_3x3_1")
+    branches.append(conv(double, d3, 3, "double_3x3_2", strides))
+    pooling = layers.AveragePooling2D if pool == "avg" else layers.MaxPooling2D
+    pooled = pooling(3, strides=strides, padding="same", name=f"{name}_pool")(x)
+    branches.append(conv(pooled, pool_proj, 1, "pool_proj") if pool_proj else pooled)
+    return layers.Concatenate(name=f"{name}_output")(branches)
+
+
+# Figure 5 of the paper: #1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool, pool proj
+# (0 for none), stride. The figure prints 576 channels after 4c and 4d and 1024 after 4e; its
+# own columns add up to 608, 608 and 1056, which is what the released model computes.
+BN_INCEPTION_MODULES = {
+    "inception_3a": (64, 64, 64, 64, 96, "avg", 32, 1),
+    "inception_3b": (64, 64, 96, 64, 96, "avg", 64, 1),
+    "inception_3c": (0, 128, 160, 64, 96, "max", 0, 2),
+    "inception_4a": (224, 64, 96, 96, 128, "avg", 128, 1),
+    "inception_4b": (192, 96, 128, 96, 128, "avg", 128, 1),
+    "inception_4c": (160, 128, 160, 128, 160, "avg", 128, 1),
+    "inception_4d": (96, 128, 192, 160, 192, "avg", 128, 1),
+    "inception_4e": (0, 128, 192, 192, 256, "max", 0, 2),
+    "inception_5a": (352, 192, 320, 160, 224, "avg", 128, 1),
+    "inception_5b": (352, 192, 320, 192, 224, "max", 128, 1),
+}
+
+
+@register(
+    summary="BN-Inception / Inception-v2 (2015): GoogLeNet with batch norm and double 3x3s, 224x224x3",
+    year=2015,
+    parameters=11_315_272,
+    min_size=16,
+    paper="Ioffe & Szegedy 2015, Batch normalization: accelerating deep network training by reducing internal covariate shift",
+    reported=Reported(top1=74.8, top5=92.18, protocol="Ioffe & Szegedy 2015, Table 3: BN-Inception, single model, single crop at 224, top-1 error 25.2%, top-5 7.82%"),
+)
+def bn_inception(input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool = True,
+                 width: float = 1.0, dropout: float = 0.0) -> keras.Model:  # fmt: skip
+    """BN-Inception (Figure 5 of the batch-norm paper), as the released Caffe model counts it
+    (convolutions keep their biases): 7x7/2 conv 64 -> 3x3/2 pool -> 1x1 64 -> 3x3 192 ->
+    3x3/2 pool 28x28x192 -> 3a, 3b, 3c (stride 2) 14x14x576 -> 4a-4e (4e stride 2) 7x7x1056 ->
+    5a, 5b 7x7x1024 -> global average pool -> softmax.
+
+    ``batch_norm=False`` builds the same network without batch norm (the paper's "Inception"
+    baseline, trained at a lower learning rate); ``width`` scales every convolution's filters
+    (0.25 for a notebook-sized network) and images smaller than 64 pixels get a single 3x3
+    convolution as stem, as the CIFAR versions of GoogLeNet do.
+    """
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}.")
+    scale = lambda filters: max(1, round(filters * width)) if filters else 0  # noqa: E731
+    inputs = keras.Input(shape=input_shape, name="image")
+    if min(input_shape[:2]) >= 64:
+        x = _conv_bias_bn(inputs, scale(64), 7, 2, "conv1", batch_norm)
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+        x = _conv_bias_bn(x, scale(64), 1, 1, "conv2_reduce", batch_norm)
+        x = _conv_bias_bn(x, scale(192), 3, 1, "conv2", batch_norm)
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
+    else:
+        x = _conv_bias_bn(inputs, scale(192), 3, 1, "conv1", batch_norm)
+    for name, (*filters, pool, proj, strides) in BN_INCEPTION_MODULES.items():
+        x = bn_inception_module(x, *map(scale, filters), pool, scale(proj), name=name, strides=strides,
+                                batch_norm=batch_norm)  # fmt: skip
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, softmax_classifier(x, num_classes), name="bn_inception")
 
 
 # --- Inception-v3 ---------------------------------------------------------------------------
@@ -245,7 +339,7 @@ def inception_v3(input_shape=(299, 299, 3), num_classes: int = 1000) -> keras.Mo
     for index in (9, 10):
         x = inception_c(x, name=f"mixed{index}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return keras.Model(inputs, _classifier(x, num_classes), name="inception_v3")
+    return keras.Model(inputs, softmax_classifier(x, num_classes), name="inception_v3")
 
 
 # --- Xception -------------------------------------------------------------------------------
@@ -309,4 +403,4 @@ def xception(input_shape=(299, 299, 3), num_classes: int = 1000) -> keras.Model:
         x = separable_block(x, filters, f"block14_sepconv{index}", activate_first=False)
         x = layers.Activation("relu", name=f"block14_sepconv{index}_act")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return keras.Model(inputs, _classifier(x, num_classes), name="xception")
+    return keras.Model(inputs, softmax_classifier(x, num_classes), name="xception")

@@ -19,6 +19,11 @@ Layers for LeNet-5 (LeCun, Bottou, Bengio and Haffner, 1998):
   fixed parameter vector; its outputs are *penalties* (smaller means more likely).
 
 The losses and metrics that go with the RBF output are in :mod:`cnnkit.models.losses`.
+
+For Inception-ResNet (Szegedy, Ioffe, Vanhoucke and Alemi, 2016):
+
+- :class:`ScaledResidual`: ``shortcut + scale * residual``, the residual scaled down (by 0.1 to
+  0.3) before the addition, which kept very wide residual networks from dying early in training.
 """
 
 from __future__ import annotations
@@ -324,3 +329,28 @@ class MixedDepthwiseConv2D(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "kernel_sizes": list(self.kernel_sizes), "strides": self.strides,
                 "use_bias": self.use_bias}  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ScaledResidual(keras.layers.Layer):
+    """``shortcut + scale * residual`` for inputs ``[shortcut, residual]`` of one shape.
+
+    Inception-ResNet (Section 3.3 of the paper): "if the number of filters exceeded 1000, the
+    residual variants started to exhibit instabilities ... scaling down the residuals before
+    adding them to the previous layer activation seemed to stabilize the training"; the scales
+    are 0.17 (35x35 blocks), 0.10 (17x17) and 0.20 (8x8) in Google's released code.
+    """
+
+    def __init__(self, scale: float, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        shortcut, residual = inputs
+        return shortcut + residual * self.scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
