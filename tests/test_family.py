@@ -12,7 +12,12 @@ from cnnkit.arithmetic import layer_table, mult_adds
 from cnnkit.models import build, get_spec, list_models
 from cnnkit.models.densenet import dense_block, transition
 from cnnkit.models.inception import bn_inception_module, factorized_conv, inception_module, separable_block
-from cnnkit.models.inception_resnet import inception_resnet_a, inception_resnet_b, inception_resnet_c, reduction_a
+from cnnkit.models.inception_resnet import (
+    inception_resnet_a,
+    inception_resnet_b,
+    inception_resnet_c,
+    reduction_a,
+)
 from cnnkit.models.layers import MixedDepthwiseConv2D, ScaledResidual, split_channels
 from cnnkit.models.mobilenet import inverted_residual, make_divisible
 from cnnkit.models.resnext import grouped_bottleneck
