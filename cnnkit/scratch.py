@@ -8,6 +8,11 @@ The steps of the classic MATLAB DeepLearnToolbox walk-through, in Python:
 4. apply gradients: ``SGD.step(net)``;
 5. test: :func:`accuracy`.
 
+:class:`ToolboxCNN` is the toolbox's own example network as published (6c5-2s-12c5-2s, sigmoid
+units, mean pooling, a sigmoid output layer trained on the mean squared error with learning rate 1
+and batches of 50), written the way the toolbox writes it: true convolutions, Kronecker-product
+upsampling and kernels rotated by 180 degrees.
+
 Shapes are channels-last like Keras: images ``(batch, height, width, channels)`` and conv
 kernels ``(kh, kw, in_channels, filters)``, so weights can be copied to and from Keras and
 TensorFlow for checking. Every layer keeps what its backward pass needs from the forward
@@ -19,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import signal
 
 # ---------------------------------------------------------------------------------------
 # Initialization
@@ -386,3 +392,146 @@ def fit(net, x, y, epochs=10, batch_size=32, optimizer=None, seed=0, x_val=None,
             row["val_accuracy"] = accuracy(net, x_val, y_val)  # 5. test
         history.append(row)
     return history
+
+
+# ---------------------------------------------------------------------------------------
+# The 1990s toolbox network, as the MATLAB DeepLearnToolbox's CNN example builds and trains it
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))``, the toolbox's ``sigm``."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class ToolboxCNN:
+    """The toolbox's example CNN: input 28x28 -> 6 maps, 5x5 convolutions (24x24) -> 2x2 mean
+    pooling (12x12) -> 12 maps, 5x5 (8x8) -> 2x2 mean pooling (4x4) -> the 12 x 4 x 4 = 192
+    values in one feature vector -> 10 sigmoid outputs. Sigmoid after every convolution, no
+    activation and no weights in the pooling layers, loss ``1/2 sum (o - y)^2`` averaged over the
+    batch, plain gradient descent (``cnnsetup.m``, ``cnnff.m``, ``cnnbp.m``, ``cnnapplygrads.m``).
+
+    Maps are kept as the toolbox keeps them, one array per map: ``maps[l][j]`` is
+    ``(batch, h, w)``; kernels ``kernels[l][i][j]`` ``(5, 5)`` from input map ``i`` to output
+    map ``j``. Images: ``(batch, 28, 28)`` in [0, 1]; targets: one-hot ``(batch, 10)``.
+    """
+
+    def __init__(self, maps=(6, 12), kernel_size: int = 5, scale: int = 2, classes: int = 10,
+                 image_size: int = 28, seed: int = 0):  # fmt: skip
+        rng = np.random.default_rng(seed)
+        self.kernel_size, self.scale, self.maps = kernel_size, scale, tuple(maps)
+        self.kernels, self.biases = [], []
+        inputs, size = 1, image_size
+        for outputs in self.maps:  # 1. set-up, as cnnsetup.m
+            fan_in, fan_out = inputs * kernel_size**2, outputs * kernel_size**2  # maps x kernel area
+            limit = math.sqrt(6.0 / (fan_in + fan_out))
+            self.kernels.append([[rng.uniform(-limit, limit, (kernel_size, kernel_size)) for _ in range(outputs)]
+                                 for _ in range(inputs)])  # fmt: skip
+            self.biases.append(np.zeros(outputs))
+            size = (size - kernel_size + 1) // scale
+            if size < 1:
+                raise ValueError(f"{image_size}x{image_size} images are too small for {len(self.maps)} stages.")
+            inputs = outputs
+        self.features = inputs * size * size  # 12 x 4 x 4 = 192
+        limit = math.sqrt(6.0 / (classes + self.features))
+        self.output_weights = rng.uniform(-limit, limit, (classes, self.features))
+        self.output_bias = np.zeros(classes)
+
+    def count_params(self) -> int:
+        convolutions = sum(len(k) * len(k[0]) * self.kernel_size**2 + len(b) for k, b in zip(self.kernels, self.biases, strict=True))
+        return convolutions + self.output_weights.size + self.output_bias.size
+
+    def forward(self, images: np.ndarray) -> np.ndarray:
+        """2. Feed-forward (``cnnff.m``): ``images`` ``(batch, 28, 28)`` -> outputs ``(batch, 10)``."""
+        if images.ndim != 3:
+            raise ValueError(f"images must be (batch, height, width), got shape {images.shape}.")
+        self.inputs = [[images]]  # what each convolution stage received, map by map
+        self.activations, maps = [], [images]
+        mean = np.ones((1, self.scale, self.scale)) / self.scale**2
+        for kernels, biases in zip(self.kernels, self.biases, strict=True):
+            activated = [sigmoid(sum(signal.convolve(maps[i], kernels[i][j][None], mode="valid")
+                                     for i in range(len(maps))) + biases[j])
+                         for j in range(len(biases))]  # fmt: skip
+            self.activations.append(activated)
+            # mean pooling: convolve with a 2x2 box of 1/4, keep every second value
+            maps = [signal.convolve(a, mean, mode="valid")[:, :: self.scale, :: self.scale] for a in activated]
+            self.inputs.append(maps)
+        self.feature_vector = np.concatenate([m.reshape(len(images), -1) for m in maps], axis=1)  # (batch, 192)
+        self.outputs = sigmoid(self.feature_vector @ self.output_weights.T + self.output_bias)
+        return self.outputs
+
+    def backward(self, targets: np.ndarray) -> float:
+        """3. Back-propagation (``cnnbp.m``) after :meth:`forward`; returns the loss
+        ``1/2 sum (o - y)^2 / batch`` and stores every gradient (``self.gradients``)."""
+        batch = len(targets)
+        error = self.outputs - targets
+        loss = 0.5 * float(np.sum(error**2)) / batch
+        output_delta = error * self.outputs * (1 - self.outputs)  # through the output sigmoid
+        feature_delta = output_delta @ self.output_weights  # (batch, 192)
+        last = self.inputs[-1]
+        size = last[0].shape[1]
+        deltas = [feature_delta[:, j * size * size:(j + 1) * size * size].reshape(batch, size, size)
+                  for j in range(len(last))]  # the pooled maps' deltas  # fmt: skip
+        kernel_grads, bias_grads = [], []
+        for stage in reversed(range(len(self.kernels))):
+            # Through mean pooling: each delta is copied to its 2x2 block (a Kronecker product with
+            # a block of ones) and divided by the pooling area; then through the sigmoid.
+            block = np.ones((1, self.scale, self.scale))
+            conv_deltas = [a * (1 - a) * np.kron(d, block) / self.scale**2
+                           for a, d in zip(self.activations[stage], deltas, strict=True)]  # fmt: skip
+            previous = self.inputs[stage]
+            # Kernel gradient. The toolbox computes each as convn(flipall(a), d, 'valid') / batch: the
+            # input map correlated with the delta over every position and example, rotated by 180
+            # degrees (the forward pass is a true convolution). Here for all pairs of maps at once.
+            windows = np.lib.stride_tricks.sliding_window_view(np.stack(previous, 1), conv_deltas[0].shape[1:], axis=(2, 3))
+            correlation = np.einsum("niuvyx,njyx->ijuv", windows, np.stack(conv_deltas, 1)) / batch
+            kernel_grads.insert(0, [[np.rot90(correlation[i, j], 2) for j in range(len(conv_deltas))]
+                                    for i in range(len(previous))])  # fmt: skip
+            bias_grads.insert(0, np.array([d.sum() / batch for d in conv_deltas]))
+            if stage > 0:  # the previous pooled maps' deltas: full convolution with the kernel rotated 180 degrees
+                deltas = [sum(signal.convolve(conv_deltas[j], np.rot90(self.kernels[stage][i][j], 2)[None], mode="full")
+                              for j in range(len(conv_deltas))) for i in range(len(previous))]  # fmt: skip
+        self.gradients = {"kernels": kernel_grads, "biases": bias_grads,
+                          "output_weights": output_delta.T @ self.feature_vector / batch,
+                          "output_bias": output_delta.mean(axis=0)}  # fmt: skip
+        return loss
+
+    def apply_gradients(self, learning_rate: float = 1.0) -> None:
+        """4. Apply the gradients (``cnnapplygrads.m``): ``w -= learning_rate * dw``, no momentum."""
+        g = self.gradients
+        for stage, kernels in enumerate(self.kernels):
+            for i, row in enumerate(kernels):
+                for j in range(len(row)):
+                    row[j] -= learning_rate * g["kernels"][stage][i][j]
+            self.biases[stage] -= learning_rate * g["biases"][stage]
+        self.output_weights -= learning_rate * g["output_weights"]
+        self.output_bias -= learning_rate * g["output_bias"]
+
+    def error_rate(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> float:
+        """5. Test (``cnntest.m``): the fraction of images whose largest output is not the label."""
+        predicted = np.concatenate([self.forward(images[i:i + batch_size]).argmax(1)
+                                    for i in range(0, len(images), batch_size)])  # fmt: skip
+        return float(np.mean(predicted != np.asarray(labels)))
+
+
+def train_toolbox(net: ToolboxCNN, images: np.ndarray, labels: np.ndarray, epochs: int = 1, batch_size: int = 50,
+                  learning_rate: float = 1.0, seed: int = 0) -> list[float]:  # fmt: skip
+    """``cnntrain.m``: ``epochs`` passes over ``images`` ``(n, 28, 28)`` in a random order,
+    batches of ``batch_size`` (the last partial batch is left out, as the toolbox does), one
+    gradient step each. Integer ``labels`` ``(n,)`` become one-hot targets. Returns the loss of
+    every step."""
+    images, labels = np.asarray(images, dtype="float64"), np.asarray(labels)
+    if images.ndim != 3 or len(images) != len(labels):
+        raise ValueError(f"images must be (n, height, width) with one label each; got {images.shape} and {labels.shape}.")
+    if len(images) < batch_size:
+        raise ValueError(f"{len(images)} images do not fill one batch of {batch_size}.")
+    targets = np.eye(len(net.output_bias))[labels]
+    rng = np.random.default_rng(seed)
+    losses = []
+    for _ in range(epochs):
+        order = rng.permutation(len(images))
+        for start in range(0, len(images) - batch_size + 1, batch_size):
+            batch = order[start:start + batch_size]
+            net.forward(images[batch])
+            losses.append(net.backward(targets[batch]))
+            net.apply_gradients(learning_rate)
+    return losses

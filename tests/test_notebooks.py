@@ -41,7 +41,8 @@ HEADER = ("Author", "Date created", "Last modified", "Description", "Accelerator
 # The one way the series puts a network's code on the page: cnnkit.source.show displays the package's own
 # builder (so the page and the library cannot disagree), and arithmetic.shape_trace runs a tensor through it.
 SHOWN = {
-    "00_cnn_fundamentals": ["scratch.im2col", "scratch.Conv2D.forward", "scratch.Conv2D.backward"],
+    "00_cnn_fundamentals": ["scratch.im2col", "scratch.Conv2D.forward", "scratch.Conv2D.backward",
+                            "scratch.ToolboxCNN.backward"],
     "01_lenet5": ["lenet.lenet5_classic", "lenet.lenet5"],
     "02_alexnet": ["alexnet_builders.alexnet"],
     "03_resnet": ["resnet.basic_block", "resnet.cifar_network"],
@@ -49,7 +50,9 @@ SHOWN = {
     "05_eeg_cnn_rnn": ["eeg_models.cnn1d_lstm"],
     "07_cnn_family": ["vgg.vgg_block", "inception_module", "factorized_conv", "inception.separable_block",
                       "mobilenet.depthwise_separable_block", "inverted_residual", "dense_block",
-                      "grouped_bottleneck", "MixedDepthwiseConv2D"],
+                      "grouped_bottleneck", "MixedDepthwiseConv2D", "bn_inception_module",
+                      "inception_resnet.inception_resnet_block", "ScaledResidual.call"],
+    "08_what_cnns_see": ["lesions.recompose", "lesions.PathGate.call"],
 }
 NOT_DRAWN = "Not drawn in quick mode:"  # a figure that would mean nothing there (issue 21), and what full mode shows
 TRACED = {"01_lenet5", "02_alexnet", "03_resnet", "04_eeg_deap_ccnn", "05_eeg_cnn_rnn"}
@@ -87,6 +90,16 @@ def numbers(pattern: str, text: str) -> list[float]:
     found = re.search(pattern, text)
     assert found, f"the notebook no longer prints {pattern!r}"
     return [float(value) for value in found.groups()]
+
+
+def fundamentals_claims(text):
+    """00: the toolbox network sits at chance after one epoch of the sample (70 steps) and leaves it by
+    560 steps; the ReLU network leaves chance within its first epoch."""
+    first, last = numbers(r"toolbox network \([\d,]+ parameters\): test error ([\d.]+) after one epoch of the sample "
+                          r"\(70 steps\), ([\d.]+) after 8 epochs \(560 steps\)", text)  # fmt: skip
+    assert first > 0.8 and last < 0.5
+    (relu_first,) = numbers(r"\(validation accuracy ([\d.]+) after the first", text)
+    assert relu_first > 0.5
 
 
 def lenet_claims(text):
@@ -154,6 +167,19 @@ def family_claims(text):
     fewer, batch_1, batch_32 = numbers(r"ResNet-18: ([\d.]+)x fewer multiply-adds, ([\d.]+)x less time at batch 1, "
                                        r"([\d.]+)x at batch 32", text)  # fmt: skip
     assert batch_1 < fewer / 2 and batch_32 < fewer  # "latency falls much less than multiply-adds"
+    found = re.search(r"global average pooling: ([\d,]+) weights; flattening its 7x7x1024 maps instead: ([\d,]+)", text)
+    gap, flat = (int(value.replace(",", "")) for value in found.groups())
+    assert gap == 1024 * 1000 + 1000 and flat == 7 * 7 * 1024 * 1000 + 1000
+    # Batch norm: without it the network stays at chance at both rates; with it, it learns at both, faster at 10x.
+    losses = {float(rate): (float(bn), float(plain), float(chance)) for rate, bn, plain, chance in re.findall(
+        r"learning rate ([\d.]+): training loss after \d+ epochs with batch norm ([\d.]+), without ([\d.]+) "
+        r"\(chance: ln \d+ = ([\d.]+)\)", text)}  # fmt: skip
+    assert sorted(losses) == [0.01, 0.1]
+    for bn, plain, chance in losses.values():
+        assert abs(plain - chance) < 0.05 and bn < plain - 0.1
+    assert losses[0.1][0] < losses[0.01][0]
+    unscaled, scaled = numbers(r"unscaled \(1.0\) ([\d.]+)x, scaled \(0.17\) ([\d.]+)x", text)
+    assert unscaled > 1.3 and abs(scaled - 1) < 0.1  # "grow block after block; scaled, they stay level"
 
 
 def what_cnns_see_claims(text):
@@ -168,9 +194,20 @@ def what_cnns_see_claims(text):
         r"ResNet ([\d.]+), plain ([\d.]+); the ResNet's last block: ([\d.]+) without it, the plain network's: ([\d.]+)",
         text)  # fmt: skip
     assert plain_loss > resnet_loss + 0.1 and resnet_last > 0.5 and plain_last < 0.2
+    # Several blocks deleted, blocks swapped: the ResNet keeps more than the plain network; and the
+    # full-depth path carries a small share of the gradient.
+    found = re.findall(r"^(resnet_cifar|plain_cifar): accuracy with 0, 1, \.\.\. blocks deleted: ([\d., ]+); "
+                       r"after 0-4 swaps: ([\d., ]+)$", text, re.M)  # fmt: skip
+    curve = {name: [float(v) for v in deleted.split(", ")] for name, deleted, _ in found}
+    swaps = {name: [float(v) for v in swapped.split(", ")] for name, _, swapped in found}
+    assert set(curve) == {"resnet_cifar", "plain_cifar"}
+    assert curve["resnet_cifar"][1] > curve["plain_cifar"][1] + 0.2 and curve["resnet_cifar"][1] > curve["resnet_cifar"][-1]
+    assert swaps["resnet_cifar"][1] > swaps["plain_cifar"][1] and swaps["resnet_cifar"][0] > swaps["resnet_cifar"][-1]
+    (full_depth,) = numbers(r"share of the total gradient: the full-depth path ([\d.]+)", text)
+    assert full_depth < 0.1
 
 
-CLAIMS = {"01_lenet5": lenet_claims, "02_alexnet": alexnet_claims, "03_resnet": resnet_claims,
+CLAIMS = {"00_cnn_fundamentals": fundamentals_claims, "01_lenet5": lenet_claims, "02_alexnet": alexnet_claims, "03_resnet": resnet_claims,
           "04_eeg_deap_ccnn": eeg_ccnn_claims, "06_transfer_learning": transfer_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
 
 

@@ -158,3 +158,76 @@ def test_receptive_fields_and_dense_vs_conv():
     assert small["parameters"].tolist() == [32 * 32 * 3 * 64 + 64, 3 * 3 * 3 * 64 + 64]
     with pytest.raises(ValueError, match="larger than"):
         dense_vs_conv_parameters((4, 4, 1), 2, 5)
+
+
+# --- the 1990s toolbox network ---------------------------------------------------------------
+
+
+def test_toolbox_network_has_the_published_layers_and_initialization():
+    net = scratch.ToolboxCNN(seed=0)
+    assert net.count_params() == (6 * 25 + 6) + (6 * 12 * 25 + 12) + (192 * 10 + 10) == 3898
+    out = net.forward(np.zeros((3, 28, 28)))
+    assert out.shape == (3, 10) and net.feature_vector.shape == (3, 192)
+    assert [a[0].shape for a in net.activations] == [(3, 24, 24), (3, 8, 8)]
+    assert [m[0].shape for m in net.inputs[1:]] == [(3, 12, 12), (3, 4, 4)]
+    np.testing.assert_allclose(net.activations[0][2], 0.5)  # zero biases, zero input: sigmoid(0)
+    second = np.stack(net.kernels[1][0] + net.kernels[1][5])  # fan-in 6 x 25, fan-out 12 x 25
+    limit = np.sqrt(6 / (6 * 25 + 12 * 25))
+    assert np.abs(second).max() <= limit and np.abs(second).max() > 0.9 * limit
+    with pytest.raises(ValueError, match="batch, height, width"):
+        net.forward(np.zeros((3, 28, 28, 1)))
+
+
+def test_toolbox_mean_pooling_is_the_average_of_each_block():
+    net = scratch.ToolboxCNN(seed=0)
+    images = np.random.default_rng(1).uniform(0, 1, (2, 28, 28))
+    net.forward(images)
+    activated = net.activations[0][3]
+    expected = activated.reshape(2, 12, 2, 12, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(net.inputs[1][3], expected, rtol=1e-12)
+
+
+def test_toolbox_backward_pass_matches_finite_differences():
+    """The Kronecker upsampling, the 180-degree kernels and the kernel gradients, checked numerically."""
+    rng = np.random.default_rng(2)
+    net = scratch.ToolboxCNN(seed=3)
+    images, targets = rng.uniform(0, 1, (4, 28, 28)), np.eye(10)[rng.integers(0, 10, 4)]
+    net.forward(images)
+    net.backward(targets)
+    gradients = net.gradients
+
+    def loss():
+        net.forward(images)
+        return 0.5 * np.sum((net.outputs - targets) ** 2) / len(images)
+
+    def numeric(array, index, step=1e-6):
+        original = array[index]
+        array[index] = original + step
+        up = loss()
+        array[index] = original - step
+        down = loss()
+        array[index] = original
+        return (up - down) / (2 * step)
+
+    for stage, (i, j) in ((0, (0, 4)), (1, (2, 7)), (1, (5, 11))):
+        for index in ((0, 0), (2, 3), (4, 1)):
+            expected = numeric(net.kernels[stage][i][j], index)
+            assert gradients["kernels"][stage][i][j][index] == pytest.approx(expected, rel=1e-5, abs=1e-10)
+    for stage, j in ((0, 2), (1, 9)):
+        assert gradients["biases"][stage][j] == pytest.approx(numeric(net.biases[stage], j), rel=1e-5, abs=1e-10)
+    assert gradients["output_weights"][3, 100] == pytest.approx(numeric(net.output_weights, (3, 100)), rel=1e-5)
+    assert gradients["output_bias"][6] == pytest.approx(numeric(net.output_bias, 6), rel=1e-5)
+
+
+def test_toolbox_training_lowers_the_loss_and_refuses_bad_input():
+    """(Its error after 560 steps on the sample is notebook 00's quick-mode claim.)"""
+    arrays = load_arrays("mnist_sample")
+    x, y = arrays["x_train"][:1000, ..., 0] / 255.0, arrays["y_train"][:1000]
+    net = scratch.ToolboxCNN(seed=0)
+    losses = scratch.train_toolbox(net, x, y, epochs=3)
+    assert len(losses) == 3 * 20  # batches of 50
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    with pytest.raises(ValueError, match="one label each"):
+        scratch.train_toolbox(net, x, y[:10])
+    with pytest.raises(ValueError, match="do not fill one batch"):
+        scratch.train_toolbox(net, x[:10], y[:10])
