@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import pandas as pd
 from keras import ops
-from scipy import stats
+from scipy import special, stats
 
 from cnnkit import backends
 from cnnkit.attribution import image_batch, layer_named
@@ -194,7 +194,7 @@ def path_lengths(n: int) -> pd.DataFrame:
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}.")
     lengths = np.arange(n + 1)
-    return pd.DataFrame({"length": lengths, "paths": [int(stats.binom.pmf(k, n, 0.5) * 2**n + 0.5) for k in lengths],
+    return pd.DataFrame({"length": lengths, "paths": [special.comb(n, k, exact=True) for k in lengths],
                          "share": stats.binom.pmf(lengths, n, 0.5)})  # fmt: skip
 
 

@@ -285,3 +285,78 @@ def test_plots_of_heatmaps_and_patches():
     with pytest.raises(ValueError):
         plots.patch_rows(rows, ["only one label"])
     plt.close("all")
+
+
+def test_recompose_in_the_original_order_is_the_model_and_leaving_a_block_out_is_bypass():
+    model = build("resnet_cifar", input_shape=(16, 16, 1), depth=20, num_classes=4)
+    every = lesions.all_blocks(model)
+    assert len(every) == 9 and every[0] == "conv2_block1" and every[-1] == "conv4_block3"
+    images = np.random.default_rng(7).uniform(0, 1, (3, 16, 16, 1)).astype("float32")
+    np.testing.assert_allclose(numpy(lesions.recompose(model, every)(images)), numpy(model(images)), atol=1e-6)
+    without = lesions.recompose(model, [b for b in every if b != "conv3_block2"])
+    bypassed = lesions.bypass(model, "conv3_block2_1_conv", "conv3_block2_out")
+    np.testing.assert_allclose(numpy(without(images)), numpy(bypassed(images)), atol=1e-6)
+    swapped = lesions.recompose(model, ["conv2_block2", "conv2_block1", *every[2:]])
+    assert not np.allclose(numpy(swapped(images)), numpy(model(images)), atol=1e-6)
+    with pytest.raises(ValueError, match="expects"):
+        lesions.recompose(model, [every[0], "conv3_block2", *every[1:]])
+    with pytest.raises(ValueError, match="no block 'conv9_block1'"):
+        lesions.recompose(model, ["conv9_block1"])
+    with pytest.raises(ValueError, match="keep the down-sampling blocks"):
+        lesions.recompose(model, [b for b in every if b != "conv4_block1"][:3])
+
+
+def test_several_deletions_and_reorderings_are_drawn_as_asked():
+    model = build("resnet_cifar", input_shape=(16, 16, 1), depth=20, num_classes=3)
+    images = np.random.default_rng(8).uniform(0, 1, (12, 16, 16, 1)).astype("float32")
+    labels = np.argmax(numpy(model(images)), -1)
+    table = lesions.multi_lesion_study(model, images, labels, counts=[0, 1, 7], trials=3)
+    assert table["deleted_count"].tolist() == [0, 1, 1, 1, 7]  # one set of 0 and of all 7, three of one
+    assert table["deleted"].iloc[0] == "none" and table["accuracy"].iloc[0] == 1.0
+    assert table["deleted"].iloc[-1].count("+") == 6
+    with pytest.raises(ValueError, match="has 7 that keep their shape"):
+        lesions.multi_lesion_study(model, images, labels, counts=[8])
+    moved = lesions.reorder_study(model, images, labels, swaps=[0, 2], trials=3)
+    assert moved["swaps"].tolist() == [0, 2, 2, 2] and moved["accuracy"].iloc[0] == 1.0
+    assert moved["displaced"].iloc[0] == 0 and set(moved["displaced"]) <= {0, 2, 3, 4}  # two swaps move 0-4 blocks
+    orders = [order.split(">") for order in moved["order"]]
+    assert all(sorted(order) == sorted(lesions.all_blocks(model)) for order in orders)
+    plain_short = build("resnet_cifar", input_shape=(16, 16, 1), depth=8, num_classes=3)
+    with pytest.raises(ValueError, match="nothing to swap"):
+        lesions.reorder_study(plain_short, images, labels, swaps=[1])
+
+
+def test_path_lengths_are_binomial():
+    table = lesions.path_lengths(54)  # Veit et al.'s ResNet-110
+    assert table["paths"].sum() == 2**54 and table["paths"].iloc[27] == table["paths"].max()
+    assert table["paths"].iloc[3] == 54 * 53 * 52 // 6
+    np.testing.assert_allclose(table["share"].sum(), 1.0)
+    with pytest.raises(ValueError, match="at least 1"):
+        lesions.path_lengths(0)
+
+
+def test_path_gate_passes_the_value_of_an_addition_and_the_gradient_of_one_branch():
+    shortcut = np.arange(6, dtype="float32").reshape(2, 3)
+    residual = np.full((2, 3), 2.0, "float32")
+    gate = lesions.PathGate()
+    gate.build([(2, 3), (2, 3)])
+    for through_residual, (to_shortcut, to_residual) in ((1.0, (0.0, 1.0)), (0.0, (1.0, 0.0))):
+        gate.through_residual.assign(through_residual)
+        np.testing.assert_allclose(numpy(gate([shortcut, residual])), shortcut + residual)
+        _, d_shortcut = backends.gradient(lambda s: keras.ops.sum(gate([s, residual])), shortcut)
+        _, d_residual = backends.gradient(lambda r: keras.ops.sum(gate([shortcut, r])), residual)
+        np.testing.assert_allclose(d_shortcut, to_shortcut)
+        np.testing.assert_allclose(d_residual, to_residual)
+
+
+def test_gradient_by_path_length_measures_every_length_of_the_shape_keeping_blocks():
+    model = build("resnet_cifar", input_shape=(16, 16, 1), depth=14, num_classes=3)
+    images = np.random.default_rng(9).uniform(0, 1, (6, 16, 16, 1)).astype("float32")
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    table = lesions.gradient_by_path_length(model, images, labels, samples=2)
+    assert table["length"].tolist() == [0, 1, 2, 3, 4]  # conv2_block1, conv2_block2, conv3_block2, conv4_block2
+    assert table["paths"].tolist() == [1, 4, 6, 4, 1]
+    assert (table["gradient"] > 0).all() and np.isfinite(table["gradient"]).all()
+    np.testing.assert_allclose(table["total"], table["paths"] * table["gradient"])
+    with pytest.raises(ValueError, match="one path only"):
+        lesions.gradient_by_path_length(build("plain_cifar", input_shape=(16, 16, 1), depth=8), images, labels)

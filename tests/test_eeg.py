@@ -21,6 +21,15 @@ def test_ccnn_has_the_published_parameter_count_and_shapes():
         build("ccnn", activation="tanh")
 
 
+def test_ccnn_with_the_authors_1x1_fourth_convolution():
+    authors = build("ccnn", fourth_kernel=1)
+    assert authors.get_layer("conv4").kernel.shape == (1, 1, 256, 64)
+    assert build("ccnn").count_params() - authors.count_params() == (16 - 1) * 256 * 64 == 245_760
+    assert authors.count_params() == 5_987_842
+    with pytest.raises(ValueError, match="4 \\(TorchEEG\\) or 1"):
+        build("ccnn", fourth_kernel=3)
+
+
 def test_ccnn_pads_its_4x4_convolutions_as_pytorch_padding_same_does():
     """PyTorch's ``padding="same"`` (TorchEEG's CCNN) pads an even kernel's extra row and column
     at the bottom and right: 1 before, 2 after for 4x4. The CCNN's own conv1 must equal that

@@ -174,10 +174,10 @@ def family_claims(text):
     losses = {float(rate): (float(bn), float(plain), float(chance)) for rate, bn, plain, chance in re.findall(
         r"learning rate ([\d.]+): training loss after \d+ epochs with batch norm ([\d.]+), without ([\d.]+) "
         r"\(chance: ln \d+ = ([\d.]+)\)", text)}  # fmt: skip
-    assert sorted(losses) == [0.01, 0.1]
+    assert sorted(losses) == [0.03, 0.3]
     for bn, plain, chance in losses.values():
         assert abs(plain - chance) < 0.05 and bn < plain - 0.1
-    assert losses[0.1][0] < losses[0.01][0]
+    assert losses[0.3][0] < losses[0.03][0]
     unscaled, scaled = numbers(r"unscaled \(1.0\) ([\d.]+)x, scaled \(0.17\) ([\d.]+)x", text)
     assert unscaled > 1.3 and abs(scaled - 1) < 0.1  # "grow block after block; scaled, they stay level"
 

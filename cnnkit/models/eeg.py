@@ -10,6 +10,10 @@
   norm there) and after the dense layer; TorchEEG's ``CCNN`` uses ReLU after the convolutions
   and SELU after the dense layer. The default follows TorchEEG (its parameter count is the
   published one); ``activation="selu"`` gives the authors' convolutions.
+  The fourth convolution: TorchEEG's is 4x4 (its count, 6,233,602, is the one cnnkit follows);
+  the authors' code declares a 1x1 kernel for it (``kernel_height_4th = 1`` in ``cnn.py``; the
+  released script then builds only three convolutions). ``fourth_kernel=1`` builds that form:
+  5,987,842 parameters with 2 classes.
 - ``eeg_mlp``: the dense baseline on the same (flattened) features.
 - ``cnn1d_lstm`` / ``cnn1d_gru``: Conv1D -> max pooling -> LSTM or GRU -> flatten -> dense ->
   softmax over the four valence-arousal quadrants, on raw EEG windows ``(time, channels)``.
@@ -31,16 +35,20 @@ from cnnkit.models.registry import register
     paper="Yang, Wu, Qiu, Lu & Zheng 2018, Continuous convolutional neural network with 3D input for EEG-based emotion recognition",
 )
 def ccnn(
-    input_shape=(9, 9, 4), num_classes: int = 2, activation: str = "relu", dropout: float = 0.5
+    input_shape=(9, 9, 4), num_classes: int = 2, activation: str = "relu", dropout: float = 0.5,
+    fourth_kernel: int = 4,
 ) -> keras.Model:
-    """conv1-4 (4x4 'same', 64/128/256/64, ``activation``: ReLU or SELU) -> flatten -> fc 1024
-    (SELU, as in both the authors' code and TorchEEG) -> dropout -> softmax."""
+    """conv1-4 (4x4 'same', 64/128/256/64, ``activation``: ReLU or SELU; ``fourth_kernel=1`` for
+    the authors' 1x1 fourth convolution) -> flatten -> fc 1024 (SELU, as in both the authors'
+    code and TorchEEG) -> dropout -> softmax."""
     if activation not in ("relu", "selu"):
         raise ValueError(f"activation must be 'relu' or 'selu' as in the paper, got {activation!r}.")
+    if fourth_kernel not in (1, 4):
+        raise ValueError(f"fourth_kernel must be 4 (TorchEEG) or 1 (the authors' code), got {fourth_kernel!r}.")
     inputs = keras.Input(shape=input_shape, name="grid")
     x = inputs
-    for index, filters in enumerate((64, 128, 256, 64), start=1):
-        x = layers.Conv2D(filters, 4, padding="same", activation=activation, name=f"conv{index}")(x)
+    for index, (filters, kernel) in enumerate(zip((64, 128, 256, 64), (4, 4, 4, fourth_kernel), strict=True), start=1):
+        x = layers.Conv2D(filters, kernel, padding="same", activation=activation, name=f"conv{index}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(1024, activation="selu", name="fc")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
