@@ -93,23 +93,34 @@ def _pick(scores, indices: np.ndarray):
 # gradient positionally on TensorFlow and JAX, and as ``upstream=`` on PyTorch.
 
 
+def guided_relu_gradient(x, upstream):
+    """Guided backpropagation's rule at a ReLU (Springenberg et al. 2015): pass the backward
+    signal ``upstream`` only where the forward input ``x`` *and* ``upstream`` are positive."""
+    return upstream * keras.ops.cast(x > 0, upstream.dtype) * keras.ops.cast(upstream > 0, upstream.dtype)
+
+
+def deconvnet_relu_gradient(x, upstream):
+    """The deconvnet's rule at a ReLU (Zeiler & Fergus 2014): a ReLU applied to the backward
+    signal, whatever the forward input ``x`` was (the true gradient passes where ``x > 0``)."""
+    return keras.ops.relu(upstream)
+
+
 @keras.ops.custom_gradient
 def _guided_relu(x):
-    """ReLU whose gradient passes only where the input *and* the incoming gradient are positive."""
+    """ReLU whose backward pass follows :func:`guided_relu_gradient`."""
 
     def backward(*args, upstream=None):
-        upstream = args[0] if upstream is None else upstream
-        return upstream * keras.ops.cast(x > 0, upstream.dtype) * keras.ops.cast(upstream > 0, upstream.dtype)
+        return guided_relu_gradient(x, args[0] if upstream is None else upstream)
 
     return keras.ops.relu(x), backward
 
 
 @keras.ops.custom_gradient
 def _deconvnet_relu(x):
-    """ReLU whose gradient is the ReLU of the incoming gradient, whatever the forward input was."""
+    """ReLU whose backward pass follows :func:`deconvnet_relu_gradient`."""
 
     def backward(*args, upstream=None):
-        return keras.ops.relu(args[0] if upstream is None else upstream)
+        return deconvnet_relu_gradient(x, args[0] if upstream is None else upstream)
 
     return keras.ops.relu(x), backward
 

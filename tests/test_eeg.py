@@ -51,6 +51,22 @@ def test_ccnn_pads_its_4x4_convolutions_as_pytorch_padding_same_does():
     assert not np.allclose(np.maximum(other, 0), got[0, 0], atol=1e-3)
 
 
+def test_downsampled_windows_are_low_pass_filtered_not_aliased():
+    """At 64 Hz a 40 Hz wave (DEAP's gamma band) would fold to 24 Hz if every second sample were kept."""
+    rate, seconds = 128, 63  # DEAP: 3 s of baseline, 60 s of trial
+    t = np.arange(rate * seconds) / rate
+    eeg = np.sin(2 * np.pi * 10 * t) + np.sin(2 * np.pi * 40 * t)  # alpha and gamma, equal amplitude
+    windows = eeg_features.eeg_windows(np.tile(eeg, (2, 1, 1)), window=64, downsample=2)
+    assert windows.shape == (2, 60, 64, 1)
+    signal = windows[0, 10:50, :, 0].reshape(-1)  # 40 s at 64 Hz, away from the ends
+    power = np.abs(np.fft.rfft(signal - signal.mean())) ** 2
+    frequencies = np.fft.rfftfreq(len(signal), d=1 / 64)
+    at = lambda f: power[np.argmin(np.abs(frequencies - f))]  # noqa: E731
+    assert at(24) < 1e-3 * at(10)  # the alias of 40 Hz is gone; plain decimation leaves it as strong as 10 Hz
+    with pytest.raises(ValueError, match="downsample must be a positive integer"):
+        eeg_features.eeg_windows(np.tile(eeg, (2, 1, 1)), downsample=0)
+
+
 def test_recurrent_models_take_eeg_windows():
     data, ratings = deap_synthetic.synthetic_subject(seed=1)
     windows = eeg_features.eeg_windows(data[:4, :32])
@@ -116,6 +132,16 @@ def test_deap_trains_through_the_command_line_with_a_trial_split_and_says_synthe
     assert sum(len(y) for _, y in arrays.values()) == 40 * 60  # 40 trials x 60 one-second segments
     # Trial-grouped: each split holds whole trials (60 segments each).
     assert all(len(y) % 60 == 0 for _, y in arrays.values())
+    # Random windows: the same 2,400 segments, split one by one, so each trial's segments straddle the split.
+    randomly, _ = eeg.eeg_arrays("deap_synthetic", "de_grid", subjects=1, split="random_windows")
+    assert sum(len(y) for _, y in randomly.values()) == 40 * 60 and len(randomly["train"][1]) == 1680
+    train_rows = {row.tobytes() for row in randomly["train"][0].reshape(1680, -1)}
+    test_rows = {row.tobytes() for row in randomly["test"][0].reshape(len(randomly["test"][0]), -1)}
+    assert not train_rows & test_rows  # no segment twice ...
+    grouped_test = {row.tobytes() for row in arrays["test"][0].reshape(len(arrays["test"][0]), -1)}
+    assert 0 < len(grouped_test & train_rows) < len(grouped_test)  # ... but test trials' segments are in training
+    with pytest.raises(ValueError, match="split must be one of trial, random_windows"):
+        eeg.eeg_arrays("deap_synthetic", "de_grid", subjects=1, split="by_mood")
 
 
 def test_deap_without_the_licensed_files_says_where_to_put_them(tmp_path, capsys):

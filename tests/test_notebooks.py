@@ -52,7 +52,8 @@ SHOWN = {
                       "mobilenet.depthwise_separable_block", "inverted_residual", "dense_block",
                       "grouped_bottleneck", "MixedDepthwiseConv2D", "bn_inception_module",
                       "inception_resnet.inception_resnet_block", "ScaledResidual.call"],
-    "08_what_cnns_see": ["lesions.recompose", "lesions.PathGate.call"],
+    "08_what_cnns_see": ["lesions.recompose", "lesions.PathGate.call", "attribution.deconvnet_relu_gradient",
+                         "attribution.guided_relu_gradient"],
 }
 NOT_DRAWN = "Not drawn in quick mode:"  # a figure that would mean nothing there (issue 21), and what full mode shows
 TRACED = {"01_lenet5", "02_alexnet", "03_resnet", "04_eeg_deap_ccnn", "05_eeg_cnn_rnn"}
@@ -145,6 +146,13 @@ def resnet_claims(text):
     assert plain > 10 * residual  # "the spread grows many times wider"
 
 
+def eeg_cnn_rnn_claims(text):
+    """05: the article's random windows score higher than the split by trial."""
+    by_trial, random_windows = numbers(r"cnn1d_lstm: test accuracy with the split by trial ([\d.]+), with random windows "
+                                       r"\(the article's protocol\) ([\d.]+)", text)  # fmt: skip
+    assert random_windows > by_trial
+
+
 def transfer_claims(text):
     """06: transfer beats training from scratch on a small target set (10 labelled digits per class), with a
     source task available offline; 400 test images make one standard error about 0.02."""
@@ -208,7 +216,7 @@ def what_cnns_see_claims(text):
 
 
 CLAIMS = {"00_cnn_fundamentals": fundamentals_claims, "01_lenet5": lenet_claims, "02_alexnet": alexnet_claims, "03_resnet": resnet_claims,
-          "04_eeg_deap_ccnn": eeg_ccnn_claims, "06_transfer_learning": transfer_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
+          "04_eeg_deap_ccnn": eeg_ccnn_claims, "05_eeg_cnn_rnn": eeg_cnn_rnn_claims, "06_transfer_learning": transfer_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
 
 
 TENSORFLOW = 'BACKEND = "tensorflow"'  # the line of the set-up cell that a learner edits to switch

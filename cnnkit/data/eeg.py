@@ -14,6 +14,8 @@ name starts with ``SYNTHETIC`` so that every report says so.
 
 The split is by *trial*, within each subject (:func:`trial_split`): every segment or window of
 a trial lands on the same side, so a model cannot score by recognizing a trial it has seen.
+``split="random_windows"`` gives the protocol of many published results instead, for comparison:
+every segment or window of a subject shuffled and split on its own (:func:`window_split`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,24 @@ def trial_split(labels, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str,
     validation, test = train_test_split(rest, test_size=fractions[2] / held_out, random_state=seed,
                                         stratify=rest_stratify)  # fmt: skip
     return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
+
+
+def window_split(labels, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, np.ndarray]:
+    """Split one subject's segments or windows (one label each) into train / validation / test
+    indices at random, stratified by label: windows of one trial end up on both sides, so a
+    model is rewarded for recognizing trials it has seen (see notebooks 04 and 05)."""
+    labels = np.asarray(labels)
+    pieces = np.arange(len(labels))
+    held_out = fractions[1] + fractions[2]
+    stratify = labels if np.bincount(labels).min() >= 3 else None
+    train, rest = train_test_split(pieces, test_size=held_out, random_state=seed, stratify=stratify)
+    rest_stratify = labels[rest] if stratify is not None and np.bincount(labels[rest]).min() >= 2 else None
+    validation, test = train_test_split(rest, test_size=fractions[2] / held_out, random_state=seed,
+                                        stratify=rest_stratify)  # fmt: skip
+    return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
+
+
+SPLITS = ("trial", "random_windows")
 
 
 def array_pipeline(x, y, batch_size: int = 64, shuffle: bool = False, seed: int = 0):
@@ -76,10 +96,14 @@ def eeg_folder(source: str, subjects: int = 32, seed: int = 0):
 
 
 def eeg_arrays(source: str = "deap", kind: str = "de_grid", subjects: int = 32, seed: int = 0,
-               window: int = 128, downsample: int = 1):  # fmt: skip
-    """``{split: (x, y)}`` arrays of ``subjects`` subjects, split by trial within each subject."""
+               window: int = 128, downsample: int = 1, split: str = "trial"):  # fmt: skip
+    """``{split: (x, y)}`` arrays of ``subjects`` subjects, split within each subject by trial
+    (``split="trial"``, :func:`trial_split`) or window by window (``"random_windows"``,
+    :func:`window_split`)."""
     from cnnkit.data import eeg_features
 
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}.")
     if kind not in EEG_CLASSES:
         raise UnknownNameError(f"Unknown EEG input {kind!r}. Known: {', '.join(EEG_CLASSES)}.")
     folder = eeg_folder(source, subjects, seed)
@@ -98,9 +122,15 @@ def eeg_arrays(source: str = "deap", kind: str = "de_grid", subjects: int = 32, 
             windows = eeg_features.eeg_windows(data[:, :32], window, downsample)
             per_subject.append((windows, deap.quadrant_labels(ratings)))
     for samples, labels in per_subject:  # samples: (trials, pieces, ...) with one label per trial
-        for split, trials in trial_split(labels, seed).items():
-            parts[split][0].append(samples[trials].reshape(-1, *samples.shape[2:]))
-            parts[split][1].append(np.repeat(labels[trials], samples.shape[1]))
+        if split == "trial":
+            for name, trials in trial_split(labels, seed).items():
+                parts[name][0].append(samples[trials].reshape(-1, *samples.shape[2:]))
+                parts[name][1].append(np.repeat(labels[trials], samples.shape[1]))
+        else:
+            pieces, piece_labels = samples.reshape(-1, *samples.shape[2:]), np.repeat(labels, samples.shape[1])
+            for name, chosen in window_split(piece_labels, seed).items():
+                parts[name][0].append(pieces[chosen])
+                parts[name][1].append(piece_labels[chosen])
     return {split: (np.concatenate(x), np.concatenate(y)) for split, (x, y) in parts.items()}, deap_synthetic.is_synthetic(folder)
 
 

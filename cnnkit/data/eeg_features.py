@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import butter, decimate, sosfiltfilt
 
 from cnnkit.data.deap import read_subject, subject_files
 from cnnkit.data.deap_format import BANDS, BASELINE_SECONDS, EEG_CHANNELS, GRID_POSITIONS, SAMPLING_RATE
@@ -245,14 +245,21 @@ def eeg_windows(
 
     Each channel is z-scored with the mean and standard deviation of all of the subject's
     trials (baseline dropped), then min-max scaled to [0, 1] the same way, optionally
-    downsampled (every ``downsample``-th sample), and cut into non-overlapping windows of
+    downsampled by ``downsample`` (low-pass filtered first, ``scipy.signal.decimate`` with a
+    zero-phase FIR filter: keeping every n-th sample alone would fold everything above the new
+    Nyquist frequency back into the signal, e.g. DEAP's gamma band, 31-45 Hz, into 19-33 Hz at
+    64 Hz), and cut into non-overlapping windows of
     ``window`` samples (counted after downsampling). Normalizing over all trials, not trial by
     trial, keeps the differences between trials (a trial's stronger alpha, say) that carry the
     emotion. ``eeg``: ``(trials, channels, samples)`` of one subject. Returns float32
     ``(trials, windows, window, channels)``.
     """
     baseline = int(round(baseline_seconds * sampling_rate))
-    signal = eeg[:, :, baseline::downsample]
+    if downsample < 1:
+        raise ValueError(f"downsample must be a positive integer, got {downsample}.")
+    signal = eeg[:, :, baseline:]
+    if downsample > 1:
+        signal = decimate(signal, downsample, ftype="fir", zero_phase=True, axis=-1)
     axes = (0, 2)  # over trials and time, per channel
     z = (signal - signal.mean(axis=axes, keepdims=True)) / signal.std(axis=axes, keepdims=True).clip(1e-12)
     low, high = z.min(axis=axes, keepdims=True), z.max(axis=axes, keepdims=True)
