@@ -259,3 +259,45 @@ def patch_rows(rows, row_labels, columns_title: str | None = None) -> plt.Figure
         figure.suptitle(columns_title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def cell_diagram(table: pd.DataFrame, outputs, title: str = "") -> plt.Figure:
+    """Draw a cell from :func:`cnnkit.models.applications.nasnet_cell`'s ``(table, outputs)`` as
+    the paper does: the two inputs at the bottom; each block a "+" with its two operations just
+    below it; a block that reads another block one level higher; the concatenation on top."""
+    blocks = list(dict.fromkeys(table["block"]))
+    level = {name: 1 for name in blocks}
+    for _ in blocks:  # a block sits one level above every block it reads
+        for row in table.itertuples():
+            if row.input in level:
+                level[row.block] = max(level[row.block], level[row.input] + 1)
+    step, width = 2.0, 1.5 * len(blocks)
+    where = {"h[i-1]": (width * 0.3, 0.0), "h[i]": (width * 0.7, 0.0)}
+    for index, name in enumerate(blocks):
+        where[name] = (1.5 * index + 0.75, step * level[name])
+    top = step * (max(level.values()) + 1)
+    where["concat"] = (width / 2, top)
+    figure, axis = plt.subplots(figsize=(1.5 * len(blocks) + 1, 1.1 * top + 1))
+    side = {}
+    for row in table.itertuples():
+        offset = -0.38 if side.setdefault(row.block, 0) == 0 else 0.38
+        side[row.block] += 1
+        bx, by = where[row.block]
+        ox, oy = bx + offset, by - 0.8
+        source = where[row.input]
+        axis.plot([source[0], ox], [source[1], oy], color="0.65", linewidth=1, zorder=1)
+        axis.plot([ox, bx], [oy, by], color="0.4", linewidth=1, zorder=1)
+        colour = {"sep": "#cfe8cf", "avg": "#f5e3c3", "max": "#f5d0c3"}.get(row.operation[:3], "white")
+        axis.text(ox, oy, row.operation.replace(" ", "\n"), ha="center", va="center", fontsize=7,
+                  bbox={"boxstyle": "round", "facecolor": colour, "edgecolor": "0.5"}, zorder=2)  # fmt: skip
+    for name in outputs:
+        (x0, y0), (x1, y1) = where[name], where["concat"]
+        axis.plot([x0, x1], [y0, y1], color="0.8", linewidth=1, linestyle="--", zorder=1)
+    for name, (x, y) in where.items():
+        block = name in level
+        axis.text(x, y, "+" if block else name, ha="center", va="center", fontsize=10 if block else 9,
+                  bbox={"boxstyle": "circle" if block else "round", "facecolor": "#dde6f5"}, zorder=3)  # fmt: skip
+    axis.set(xlim=(-0.3, width + 0.3), ylim=(-0.6, top + 0.6), title=title)
+    axis.axis("off")
+    figure.tight_layout()
+    return figure

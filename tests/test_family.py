@@ -437,3 +437,32 @@ def test_smoothed_sparse_crossentropy_is_keras_categorical_crossentropy_with_lab
     assert restored.label_smoothing == 0.2
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         SmoothedSparseCrossentropy(1.0)
+
+
+# --- NASNet's cells, read from the model ----------------------------------------------------------
+
+
+def test_nasnet_cells_read_from_the_model_are_the_papers_figure_4():
+    from collections import Counter
+
+    from cnnkit.models.applications import nasnet_cell
+    from cnnkit.plots import cell_diagram
+
+    model = build("nasnet_mobile", input_shape=(224, 224, 3), num_classes=10)
+    normal, normal_outputs = nasnet_cell(model, "_0")
+    # Zoph et al. 2018, Figure 4 (left): five blocks; sep 3x3 three times, sep 5x5 twice, avg 3x3 three times,
+    # identity twice; every block reads the cell's two inputs only, and h[i-1] is concatenated too.
+    assert Counter(normal["operation"]) == {"sep 3x3": 3, "sep 5x5": 2, "avg 3x3": 3, "identity": 2}
+    assert set(normal["input"]) == {"h[i]", "h[i-1]"} and normal_outputs[0] == "h[i-1]"
+    assert normal_outputs[1:] == [f"block {i}" for i in range(1, 6)]
+    reduction, reduction_outputs = nasnet_cell(model, "_reduce_4")
+    # Figure 4 (right): sep 7x7 twice, sep 5x5 twice, max 3x3 twice, avg 3x3 twice, sep 3x3, identity;
+    # two blocks read block outputs, and only four blocks are concatenated.
+    assert Counter(reduction["operation"]) == {"sep 7x7": 2, "sep 5x5": 2, "max 3x3": 2, "avg 3x3": 2, "sep 3x3": 1,
+                                               "identity": 1}  # fmt: skip
+    assert sorted(reduction.loc[reduction["input"].str.startswith("block"), "block"].unique()) == ["block 4", "block 5"]
+    assert len(reduction_outputs) == 4
+    figure = cell_diagram(normal, normal_outputs, "normal cell")
+    assert sum(text.get_text() == "+" for text in figure.axes[0].texts) == 5
+    with pytest.raises(ValueError, match="no NASNet cell '_99'"):
+        nasnet_cell(model, "_99")

@@ -186,6 +186,10 @@ def family_claims(text):
     for bn, plain, chance in losses.values():
         assert abs(plain - chance) < 0.05 and bn < plain - 0.1
     assert losses[0.3][0] < losses[0.03][0]
+    (ratio,) = numbers(r"counted on both networks as published: ([\d.]+)x", text)
+    assert 8 < ratio < 9  # "8.7 times fewer", not the paper's 12
+    (zf_gain,) = numbers(r"ZFNet vs AlexNet, .*?, ([\d.]+) points better", text)
+    assert zf_gain == 1.7
     unscaled, scaled = numbers(r"unscaled \(1.0\) ([\d.]+)x, scaled \(0.17\) ([\d.]+)x", text)
     assert unscaled > 1.3 and abs(scaled - 1) < 0.1  # "grow block after block; scaled, they stay level"
 

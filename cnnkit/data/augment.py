@@ -94,9 +94,11 @@ def ten_crops(images, size: int) -> list:
     return views + [tf.reverse(view, axis=[2]) for view in views]
 
 
-def ten_crop_predict(model, images, size: int):
-    """Class probabilities averaged over :func:`ten_crops`; shape ``(b, classes)``."""
-    return tf.add_n([model(view, training=False) for view in ten_crops(images, size)]) / 10.0
+def ten_crop_predict(model, images, size: int) -> np.ndarray:
+    """Class probabilities averaged over :func:`ten_crops`, as a NumPy array ``(b, classes)``
+    (on any Keras backend)."""
+    views = ten_crops(images, size)
+    return np.mean([keras.ops.convert_to_numpy(model(np.asarray(view), training=False)) for view in views], axis=0)
 
 
 @dataclass(frozen=True)

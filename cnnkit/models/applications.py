@@ -12,10 +12,12 @@ with its own preprocessing inside the model and a new head, registered as
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 from keras import ops
 
 from cnnkit.errors import CnnkitError, UnknownNameError
@@ -54,6 +56,79 @@ def nasnet_large(input_shape=(331, 331, 3), num_classes: int = 1000, weights=Non
     return keras.applications.NASNetLarge(
         weights=weights, input_shape=tuple(input_shape), classes=num_classes
     )
+
+
+# --- NASNet's searched cells, read from the model ------------------------------------------------
+
+_UNNAMED = re.compile(r"(activation|zero_padding2d|cropping2d|add)(_\d+)?")  # layers keras.applications leaves unnamed
+
+
+def nasnet_cell(model: keras.Model, cell: str) -> tuple[pd.DataFrame, list[str]]:
+    """One cell of a keras.applications NASNet, read from the model's own graph as the paper
+    draws it (Zoph et al. 2018, Figure 4): every pairwise combination ("block") of the cell, the
+    two inputs it combines and the operation applied to each, and what the cell concatenates.
+
+    ``cell``: the suffix of the cell's layer names, e.g. ``"_0"`` (the first Normal cell) or
+    ``"_reduce_4"`` (a Reduction cell of NASNet-A Mobile). Inputs are ``"h[i]"`` (the previous
+    cell's output, after the cell's 1x1 convolution), ``"h[i-1]"`` (the output of the cell
+    before it) or another block. Operations: ``"sep KxK"`` (a stack of two depthwise separable
+    convolutions), ``"avg 3x3"`` / ``"max 3x3"`` pooling, or ``"identity"``.
+    Returns ``(table, outputs)``: one row per input of a block (``block``, ``input``,
+    ``operation``), blocks numbered in the order the model computes them, and the inputs of the
+    cell's concatenation.
+    """
+    names = {layer.name: layer for layer in model.layers}
+    kind = "normal" if f"normal_concat{cell}" in names else "reduction"
+    if f"{kind}_concat{cell}" not in names:
+        raise ValueError(f"{model.name} has no NASNet cell {cell!r} (no layer normal_concat{cell} or "
+                         f"reduction_concat{cell}).")  # fmt: skip
+    h_name, p_name = f"{kind}_bn_1{cell}", f"adjust_bn{cell}"
+
+    def producer(tensor):
+        return tensor._keras_history.operation
+
+    def inputs(layer):
+        return list(layer._inbound_nodes[0].input_tensors)
+
+    def entry(layer):  # where a path enters the cell; None while still inside it
+        if layer.name == h_name:
+            return "h[i]"
+        if layer.name == p_name or not (layer.name.endswith(cell) or _UNNAMED.fullmatch(layer.name)):
+            return "h[i-1]"
+        return None
+
+    def trace(tensor):  # back along one path to an addition or an input of the cell
+        steps, layer = [], producer(tensor)
+        while entry(layer) is None and not isinstance(layer, keras.layers.Add):
+            steps.append(layer)
+            layer = producer(inputs(layer)[0])
+        return entry(layer) or layer.name, steps
+
+    def operation(steps):
+        for layer in steps:
+            if isinstance(layer, keras.layers.SeparableConv2D):
+                return f"sep {layer.kernel_size[0]}x{layer.kernel_size[1]}"
+            if isinstance(layer, keras.layers.AveragePooling2D | keras.layers.MaxPooling2D):
+                pool = "avg" if isinstance(layer, keras.layers.AveragePooling2D) else "max"
+                return f"{pool} {layer.pool_size[0]}x{layer.pool_size[1]}"
+        return "identity"
+
+    outputs = [trace(tensor)[0] for tensor in inputs(names[f"{kind}_concat{cell}"])]
+    rows, pending, done = [], list(outputs), set()
+    while pending:
+        name = pending.pop()
+        if name in done or name.startswith("h["):
+            continue
+        done.add(name)
+        for tensor in inputs(names[name]):
+            source, steps = trace(tensor)
+            rows.append({"block": name, "input": source, "operation": operation(steps)})
+            pending.append(source)
+    order = {name: index for index, name in enumerate(names)}
+    number = {name: f"block {i}" for i, name in enumerate(sorted(done, key=order.get), start=1)}
+    table = pd.DataFrame(rows).replace({"block": number, "input": number})
+    table = table.sort_values("block", key=lambda column: column.str[6:].astype(int), kind="stable")
+    return table.reset_index(drop=True), [number.get(name, name) for name in outputs]
 
 
 # --- transfer learning: ImageNet backbones with a new head ------------------------------------

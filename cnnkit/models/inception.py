@@ -86,7 +86,8 @@ def _auxiliary_head(x, num_classes, name):
     parameters=6_998_552,
     min_size=16,
     paper="Szegedy et al. 2015, Going deeper with convolutions",
-    reported=Reported(top1=71.0, top5=90.8, protocol="Szegedy et al. 2016 (Inception-v3), Table 3: GoogLeNet, 1 crop, top-1 error 29%, top-5 9.2%"),
+    reported=Reported(top1=71.0, top5=90.8, protocol="Szegedy et al. 2016 (Inception-v3), Table 3: GoogLeNet, 1 crop, top-1 error 29%, top-5 9.2%",
+                      headline="ILSVRC 2014 classification winner: top-5 error 6.67% on the test set, 7 models with 144 crops each (Szegedy et al. 2015, Tables 2-3); 22 layers with parameters, '12x fewer parameters' than AlexNet"),
 )
 def googlenet(input_shape=(224, 224, 3), num_classes: int = 1000, aux_logits: bool = False,
               dropout: float = 0.4, width: float = 1.0) -> keras.Model:  # fmt: skip

@@ -32,11 +32,14 @@ INPUT_KINDS = {
 class Reported:
     """ImageNet accuracy as a paper reports it: a citation, not a measurement (cnnkit never trains
     on ImageNet). ``top1`` / ``top5``: percent on the ILSVRC-2012 validation set; ``protocol``:
-    paper, table and evaluation protocol (single crop, 10 crops, ...), which differ between papers."""
+    paper, table and evaluation protocol (single crop, 10 crops, ...), which differ between papers.
+    ``headline``: the figure the architecture is remembered by, when it is another protocol (a
+    competition entry, an ensemble, a larger sibling), quoted with that protocol."""
 
     top1: float
     top5: float | None = None
     protocol: str
+    headline: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,8 +164,10 @@ def list_models(filter: str | Sequence[str] = "*", *, exclude: str | Sequence[st
 
 def reported_accuracy() -> pd.DataFrame:
     """The ImageNet accuracies the papers report (:class:`Reported`), one row per model that has
-    one, indexed by name: ``top1``, ``top5`` (percent) and ``source`` (paper, table, protocol)."""
-    rows = {name: {"top1": spec.reported.top1, "top5": spec.reported.top5, "source": spec.reported.protocol}
+    one, indexed by name: ``top1``, ``top5`` (percent), ``source`` (paper, table, protocol) and
+    ``headline`` (the figure it is remembered by, with its protocol, or None)."""
+    rows = {name: {"top1": spec.reported.top1, "top5": spec.reported.top5, "source": spec.reported.protocol,
+                   "headline": spec.reported.headline}
             for name, spec in sorted(_REGISTRY.items()) if spec.reported is not None}  # fmt: skip
     return pd.DataFrame.from_dict(rows, orient="index").astype({"top1": float, "top5": float})
 

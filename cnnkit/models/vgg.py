@@ -72,7 +72,8 @@ def vgg(convs_per_block, name: str, input_shape=(224, 224, 3), num_classes: int 
     summary="VGG-11 (2014): 3x3 convolutions (1, 1, 2, 2, 2), 224x224x3",
     year=2014,
     paper=PAPER,
-    reported=Reported(top1=70.4, top5=89.6, protocol="Simonyan & Zisserman 2015, Table 3: A, single scale 256, top-1 error 29.6%, top-5 10.4%"),
+    reported=Reported(top1=70.4, top5=89.6, protocol="Simonyan & Zisserman 2015, Table 3: A, single scale 256, top-1 error 29.6%, top-5 10.4%",
+                      headline="A-LRN, the same network with AlexNet's local response normalization: top-1 error 29.7%, top-5 10.5% (Table 3), no better than A, so the deeper networks leave LRN out"),
     parameters=132_863_336,
     min_size=32,
 )
@@ -102,7 +103,8 @@ def vgg13(input_shape=(224, 224, 3), num_classes: int = 1000, batch_norm: bool =
     summary="VGG-16 (2014): 3x3 convolutions (2, 2, 3, 3, 3), 224x224x3",
     year=2014,
     paper=PAPER,
-    reported=Reported(top1=73.0, top5=91.2, protocol="Simonyan & Zisserman 2015, Table 3: D, single scale 256, top-1 error 27.0%, top-5 8.8%"),
+    reported=Reported(top1=73.0, top5=91.2, protocol="Simonyan & Zisserman 2015, Table 3: D, single scale 256, top-1 error 27.0%, top-5 8.8%",
+                      headline="ILSVRC 2014: second in classification (top-5 error 7.3% on the test set, 7 networks) and first in localization (25.3% error); 6.8% top-5 after the contest with 2 networks (Simonyan & Zisserman 2015, Table 7 and Appendix A)"),
     parameters=138_357_544,
     min_size=32,
 )
