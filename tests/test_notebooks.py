@@ -147,10 +147,12 @@ def resnet_claims(text):
 
 
 def eeg_cnn_rnn_claims(text):
-    """05: the article's random windows score higher than the split by trial."""
-    by_trial, random_windows = numbers(r"cnn1d_lstm: test accuracy with the split by trial ([\d.]+), with random windows "
-                                       r"\(the article's protocol\) ([\d.]+)", text)  # fmt: skip
-    assert random_windows > by_trial
+    """05: in quick mode neither protocol's network leaves its floor (the prose says quick mode cannot show
+    the inflation, and why)."""
+    trial, trial_floor, random_windows, random_floor = numbers(
+        r"cnn1d_lstm: test accuracy with the split by trial ([\d.]+) \(always the commonest quadrant: ([\d.]+)\), "
+        r"with random windows \(the article's protocol\) ([\d.]+) \(always the commonest quadrant: ([\d.]+)\)", text)
+    assert abs(trial - trial_floor) < 0.1 and abs(random_windows - random_floor) < 0.1
 
 
 def transfer_claims(text):
