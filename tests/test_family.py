@@ -356,6 +356,22 @@ def test_mixed_depthwise_round_trips_through_a_keras_file_in_safe_mode(tmp_path)
         MixedDepthwiseConv2D((3, 5, 7))(np.zeros((1, 8, 8, 2), "float32"))
 
 
+def test_exponential_partition_gives_the_small_kernels_most_channels_and_round_trips(tmp_path):
+    assert split_channels(32, 4, "exponential") == [16, 8, 4, 4]  # MixConv, Section 3.2
+    assert split_channels(200, 3, "exponential") == [100, 50, 50] and split_channels(7, 1, "exponential") == [7]
+    with pytest.raises(ValueError, match="cannot be split exponentially"):
+        split_channels(4, 4, "exponential")
+    with pytest.raises(ValueError, match="'equal' or 'exponential'"):
+        split_channels(8, 2, "random")
+    inputs = keras.Input((6, 6, 32))
+    model = keras.Model(inputs, MixedDepthwiseConv2D((3, 5, 7, 9), partition="exponential", name="mix")(inputs))
+    assert model.get_layer("mix").splits == [16, 8, 4, 4]
+    assert model.count_params() == 16 * 9 + 8 * 25 + 4 * 49 + 4 * 81
+    model.save(tmp_path / "mix.keras")
+    loaded = keras.saving.load_model(tmp_path / "mix.keras", safe_mode=True)
+    assert loaded.get_layer("mix").splits == [16, 8, 4, 4]
+
+
 # --- multiply-adds --------------------------------------------------------------------------------
 
 

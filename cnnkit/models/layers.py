@@ -275,18 +275,28 @@ class LocalResponseNormalization(keras.layers.Layer):
         return {**super().get_config(), "n": self.n, "k": self.k, "alpha": self.alpha, "beta": self.beta}
 
 
-def split_channels(channels: int, groups: int) -> list[int]:
-    """Split ``channels`` into ``groups`` near-equal parts, the first taking the remainder
-    (MixNet's rule): ``split_channels(200, 3) == [68, 66, 66]``."""
-    parts = [channels // groups] * groups
-    parts[0] += channels - sum(parts)
+def split_channels(channels: int, groups: int, partition: str = "equal") -> list[int]:
+    """Split ``channels`` into ``groups`` parts (MixConv, Section 3.2). ``"equal"``: near-equal
+    parts, the first taking the remainder (MixNet's rule): ``split_channels(200, 3) == [68, 66, 66]``.
+    ``"exponential"``: the i-th part about ``2^-i`` of the channels, the last taking what is left,
+    so the small kernels get most channels: ``split_channels(32, 4, "exponential") == [16, 8, 4, 4]``."""
+    if partition == "equal":
+        parts = [channels // groups] * groups
+        parts[0] += channels - sum(parts)
+    elif partition == "exponential":
+        parts = [channels >> (index + 1) for index in range(groups - 1)]
+        parts.append(channels - sum(parts))
+    else:
+        raise ValueError(f"partition must be 'equal' or 'exponential', got {partition!r}.")
+    if min(parts) < 1:
+        raise ValueError(f"{channels} channels cannot be split {partition}ly into {groups} groups.")
     return parts
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MixedDepthwiseConv2D(keras.layers.Layer):
     """MixNet's mixed depthwise convolution (Tan and Le, 2019): the channels are split into
-    groups (:func:`split_channels`) and each group gets a depthwise convolution with its own
+    groups (:func:`split_channels`: equal parts as MixNet, or ``partition="exponential"``) and each group gets a depthwise convolution with its own
     kernel size, e.g. 3x3, 5x5, 7x7 and 9x9; the results are concatenated.
 
     Small kernels see fine detail and large ones wider context, at the cost of a depthwise
@@ -295,18 +305,21 @@ class MixedDepthwiseConv2D(keras.layers.Layer):
     padding, so the output is ``ceil(size / strides)``.
     """
 
-    def __init__(self, kernel_sizes=(3, 5, 7, 9), strides: int = 1, use_bias: bool = False, **kwargs):
+    def __init__(self, kernel_sizes=(3, 5, 7, 9), strides: int = 1, use_bias: bool = False, partition: str = "equal",
+                 **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
         if not self.kernel_sizes or any(k < 1 for k in self.kernel_sizes):
             raise ValueError(f"kernel_sizes must be positive integers, got {kernel_sizes!r}.")
-        self.strides, self.use_bias = int(strides), bool(use_bias)
+        if partition not in ("equal", "exponential"):
+            raise ValueError(f"partition must be 'equal' or 'exponential', got {partition!r}.")
+        self.strides, self.use_bias, self.partition = int(strides), bool(use_bias), partition
 
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels < len(self.kernel_sizes):
             raise ValueError(f"{channels} channels cannot be split across {len(self.kernel_sizes)} kernel sizes.")
-        self.splits = split_channels(channels, len(self.kernel_sizes))
+        self.splits = split_channels(channels, len(self.kernel_sizes), self.partition)
         self.convs = []
         for index, (kernel, width) in enumerate(zip(self.kernel_sizes, self.splits, strict=True)):
             conv = keras.layers.DepthwiseConv2D(kernel, strides=self.strides, padding="same",
@@ -328,7 +341,7 @@ class MixedDepthwiseConv2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kernel_sizes": list(self.kernel_sizes), "strides": self.strides,
-                "use_bias": self.use_bias}  # fmt: skip
+                "use_bias": self.use_bias, "partition": self.partition}  # fmt: skip
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -275,3 +275,37 @@ def mixnet_s(input_shape=(224, 224, 3), num_classes: int = 1000, dropout: float 
 def mixnet_m(input_shape=(224, 224, 3), num_classes: int = 1000, dropout: float = 0.2) -> keras.Model:
     """MixNet-M: a 24-channel stem and the blocks of ``MIXNET_BLOCKS["mixnet_m"]`` (:func:`mixnet`)."""
     return mixnet("mixnet_m", input_shape, num_classes, dropout)
+
+
+# --- MixConv's kernel-size experiment at notebook scale --------------------------------------------
+
+
+# (pointwise filters, stride) of a six-block MobileNet for 32x32 images.
+SMALL_MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (256, 1))
+
+
+@register(
+    summary="A small MobileNet whose depthwise kernels are chosen (MixConv's sweep), 32x32x3",
+    year=2019,
+    paper=MIXNET_PAPER,
+    parameters=209_610,
+    min_size=8,
+)
+def mobilenet_mixconv(input_shape=(32, 32, 3), num_classes: int = 10, kernel_sizes=(3,),
+                      partition: str = "equal") -> keras.Model:  # fmt: skip
+    """The experiment of MixConv's Figure 1 at notebook scale: a MobileNet (3x3 stem with 32
+    filters, then the six depthwise separable blocks of :data:`SMALL_MOBILENET_BLOCKS`, global
+    average pool, softmax) in which every depthwise convolution is a
+    :class:`~cnnkit.models.layers.MixedDepthwiseConv2D` with ``kernel_sizes`` (one size: an
+    ordinary depthwise convolution of that size) split ``partition`` ("equal" or "exponential").
+    """
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Conv2D(32, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
+    for index, (filters, strides) in enumerate(SMALL_MOBILENET_BLOCKS, start=1):
+        x = MixedDepthwiseConv2D(kernel_sizes, strides=strides, partition=partition, name=f"block{index}_dw")(x)
+        x = layers.ReLU(name=f"block{index}_dw_relu")(layers.BatchNormalization(name=f"block{index}_dw_bn")(x))
+        x = layers.Conv2D(filters, 1, use_bias=False, name=f"block{index}_pw")(x)
+        x = layers.ReLU(name=f"block{index}_pw_relu")(layers.BatchNormalization(name=f"block{index}_pw_bn")(x))
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return keras.Model(inputs, _classifier(x, num_classes), name="mobilenet_mixconv")
