@@ -288,16 +288,18 @@ def test_plots_of_heatmaps_and_patches():
 
 
 def test_recompose_in_the_original_order_is_the_model_and_leaving_a_block_out_is_bypass():
+    keras.utils.set_random_seed(3)
     model = build("resnet_cifar", input_shape=(16, 16, 1), depth=20, num_classes=4)
     every = lesions.all_blocks(model)
     assert len(every) == 9 and every[0] == "conv2_block1" and every[-1] == "conv4_block3"
     images = np.random.default_rng(7).uniform(0, 1, (3, 16, 16, 1)).astype("float32")
-    np.testing.assert_allclose(numpy(lesions.recompose(model, every)(images)), numpy(model(images)), atol=1e-6)
+    # atol 1e-5: the same sums in other groupings (XLA fuses sub-models differently) differ in the last bits
+    np.testing.assert_allclose(numpy(lesions.recompose(model, every)(images)), numpy(model(images)), atol=1e-5)
     without = lesions.recompose(model, [b for b in every if b != "conv3_block2"])
     bypassed = lesions.bypass(model, "conv3_block2_1_conv", "conv3_block2_out")
-    np.testing.assert_allclose(numpy(without(images)), numpy(bypassed(images)), atol=1e-6)
+    np.testing.assert_allclose(numpy(without(images)), numpy(bypassed(images)), atol=1e-5)
     swapped = lesions.recompose(model, ["conv2_block2", "conv2_block1", *every[2:]])
-    assert not np.allclose(numpy(swapped(images)), numpy(model(images)), atol=1e-6)
+    assert np.abs(numpy(swapped(images)) - numpy(model(images))).max() > 1e-4
     with pytest.raises(ValueError, match="expects"):
         lesions.recompose(model, [every[0], "conv3_block2", *every[1:]])
     with pytest.raises(ValueError, match="no block 'conv9_block1'"):

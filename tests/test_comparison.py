@@ -36,8 +36,9 @@ def test_block_cost_counts_the_papers_arithmetic():
 
 def test_reported_accuracies_name_registered_models_and_cite_a_source():
     table = reported_accuracy()
-    assert set(table.index) <= set(list_models()) and list(table.columns) == ["top1", "top5", "source"]
+    assert set(table.index) <= set(list_models()) and list(table.columns) == ["top1", "top5", "source", "headline"]
     assert table["top1"].between(50, 85).all() and table["source"].str.contains(r"20\d\d").all()
+    assert table["headline"].notna().sum() >= 5 and table["headline"].dropna().str.contains(r"20\d\d").all()
     assert (
         get_spec("resnet50").reported.top1 == 77.2 and table.loc["mixnet_m", "top1"] > table.loc["vgg16", "top1"]
     )

@@ -73,7 +73,7 @@ def vgg(convs_per_block, name: str, input_shape=(224, 224, 3), num_classes: int 
     year=2014,
     paper=PAPER,
     reported=Reported(top1=70.4, top5=89.6, protocol="Simonyan & Zisserman 2015, Table 3: A, single scale 256, top-1 error 29.6%, top-5 10.4%",
-                      headline="A-LRN, the same network with AlexNet's local response normalization: top-1 error 29.7%, top-5 10.5% (Table 3), no better than A, so the deeper networks leave LRN out"),
+                      headline="A-LRN, the same network with AlexNet's local response normalization: top-1 error 29.7%, top-5 10.5% (Simonyan & Zisserman 2015, Table 3), no better than A, so the deeper networks leave LRN out"),
     parameters=132_863_336,
     min_size=32,
 )
