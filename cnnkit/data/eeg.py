@@ -15,7 +15,8 @@ name starts with ``SYNTHETIC`` so that every report says so.
 The split is by *trial*, within each subject (:func:`trial_split`): every segment or window of
 a trial lands on the same side, so a model cannot score by recognizing a trial it has seen.
 ``split="random_windows"`` gives the protocol of many published results instead, for comparison:
-every segment or window of a subject shuffled and split on its own (:func:`window_split`).
+every segment or window of a subject shuffled and split on its own (:func:`stratified_split` over
+the windows).
 """
 
 from __future__ import annotations
@@ -29,36 +30,24 @@ from cnnkit.data.registry import DATASETS, EEG_CLASSES
 from cnnkit.errors import DatasetNotFoundError, UnknownNameError
 
 
+def stratified_split(labels, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, np.ndarray]:
+    """Split items with one label each into train / validation / test indices, stratified by
+    ``labels`` when every class has enough items for it, plain random otherwise; fixed by ``seed``."""
+    labels = np.asarray(labels)
+    items = np.arange(len(labels))
+    held_out = fractions[1] + fractions[2]
+    stratify = labels if np.bincount(labels).min() >= 3 else None
+    train, rest = train_test_split(items, test_size=held_out, random_state=seed, stratify=stratify)
+    rest_stratify = labels[rest] if stratify is not None and np.bincount(labels[rest]).min() >= 2 else None
+    validation, test = train_test_split(rest, test_size=fractions[2] / held_out, random_state=seed,
+                                        stratify=rest_stratify)  # fmt: skip
+    return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
+
+
 def trial_split(labels, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, np.ndarray]:
-    """Split one subject's trials into train / validation / test trial indices.
-
-    Stratified by ``labels`` (one per trial) when every class has enough trials for it, plain
-    random otherwise; fixed by ``seed``.
-    """
-    labels = np.asarray(labels)
-    trials = np.arange(len(labels))
-    held_out = fractions[1] + fractions[2]
-    stratify = labels if np.bincount(labels).min() >= 3 else None
-    train, rest = train_test_split(trials, test_size=held_out, random_state=seed, stratify=stratify)
-    rest_stratify = labels[rest] if stratify is not None and np.bincount(labels[rest]).min() >= 2 else None
-    validation, test = train_test_split(rest, test_size=fractions[2] / held_out, random_state=seed,
-                                        stratify=rest_stratify)  # fmt: skip
-    return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
-
-
-def window_split(labels, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, np.ndarray]:
-    """Split one subject's segments or windows (one label each) into train / validation / test
-    indices at random, stratified by label: windows of one trial end up on both sides, so a
-    model is rewarded for recognizing trials it has seen (see notebooks 04 and 05)."""
-    labels = np.asarray(labels)
-    pieces = np.arange(len(labels))
-    held_out = fractions[1] + fractions[2]
-    stratify = labels if np.bincount(labels).min() >= 3 else None
-    train, rest = train_test_split(pieces, test_size=held_out, random_state=seed, stratify=stratify)
-    rest_stratify = labels[rest] if stratify is not None and np.bincount(labels[rest]).min() >= 2 else None
-    validation, test = train_test_split(rest, test_size=fractions[2] / held_out, random_state=seed,
-                                        stratify=rest_stratify)  # fmt: skip
-    return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
+    """Split one subject's trials (``labels``: one per trial) into train / validation / test trial
+    indices (:func:`stratified_split`): every segment of a trial then follows its trial."""
+    return stratified_split(labels, seed, fractions)
 
 
 SPLITS = ("trial", "random_windows")
@@ -99,7 +88,7 @@ def eeg_arrays(source: str = "deap", kind: str = "de_grid", subjects: int = 32, 
                window: int = 128, downsample: int = 1, split: str = "trial"):  # fmt: skip
     """``{split: (x, y)}`` arrays of ``subjects`` subjects, split within each subject by trial
     (``split="trial"``, :func:`trial_split`) or window by window (``"random_windows"``,
-    :func:`window_split`)."""
+    :func:`stratified_split` over the windows)."""
     from cnnkit.data import eeg_features
 
     if split not in SPLITS:
@@ -128,7 +117,7 @@ def eeg_arrays(source: str = "deap", kind: str = "de_grid", subjects: int = 32, 
                 parts[name][1].append(np.repeat(labels[trials], samples.shape[1]))
         else:
             pieces, piece_labels = samples.reshape(-1, *samples.shape[2:]), np.repeat(labels, samples.shape[1])
-            for name, chosen in window_split(piece_labels, seed).items():
+            for name, chosen in stratified_split(piece_labels, seed).items():  # windows of a trial on both sides
                 parts[name][0].append(pieces[chosen])
                 parts[name][1].append(piece_labels[chosen])
     return {split: (np.concatenate(x), np.concatenate(y)) for split, (x, y) in parts.items()}, deap_synthetic.is_synthetic(folder)
