@@ -229,8 +229,7 @@ def activation_std(model: keras.Model, images, layer_names, training: bool = Tru
     if not names:
         raise ValueError("layer_names is empty: name the layers whose outputs to measure.")
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
-    outputs = probe(keras.ops.convert_to_tensor(np.asarray(images, dtype="float32")), training=training)
-    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    outputs = keras.tree.flatten(probe(np.asarray(images, dtype="float32"), training=training))
     return pd.DataFrame({"layer": names, "depth": range(1, len(names) + 1),
                          "std": [float(np.std(keras.ops.convert_to_numpy(o))) for o in outputs]})  # fmt: skip
 

@@ -54,15 +54,8 @@ def first_layer(model: keras.Model, block: str) -> str:
 def blocks(model: keras.Model) -> list[str]:
     """The blocks of a cnnkit ResNet or plain network (``conv2_block1``, ...) that keep their
     input's shape, so :func:`lesion_study` can delete them; the down-sampling blocks are left out."""
-    layers = {layer.name: layer for layer in model.layers}
-    found = []
-    for name, layer in layers.items():
-        block = name[: -len("_out")]
-        first = layers.get(first_layer(model, block))
-        if name.endswith("_out") and "_block" in name and first is not None:
-            if tuple(first.input.shape) == tuple(layer.output.shape):
-                found.append(block)
-    return found
+    return [block for block in all_blocks(model) if tuple(model.get_layer(first_layer(model, block)).input.shape)
+            == tuple(model.get_layer(f"{block}_out").output.shape)]  # fmt: skip
 
 
 def lesion_study(model: keras.Model, images, labels, block_names=None, batch_size: int = 256) -> pd.DataFrame:
@@ -72,18 +65,11 @@ def lesion_study(model: keras.Model, images, labels, block_names=None, batch_siz
     ``block_names`` defaults to :func:`blocks`. Columns: ``deleted`` (``"none"`` first, the
     intact model), ``accuracy`` on ``images`` ``(n, h, w, c)`` with integer ``labels`` ``(n,)``.
     """
-    images, labels = image_batch(images), np.asarray(labels)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
-
-    def accuracy(network):
-        predicted = np.concatenate([np.argmax(backends.forward(network, images[i:i + batch_size]), -1)
-                                    for i in range(0, len(images), batch_size)])  # fmt: skip
-        return float(np.mean(predicted == labels))
-
-    rows = [{"deleted": "none", "accuracy": accuracy(model)}]
+    images, labels = _checked(images, labels)
+    rows = [{"deleted": "none", "accuracy": _accuracy(model, images, labels, batch_size)}]
     for name in block_names if block_names is not None else blocks(model):
-        rows.append({"deleted": name, "accuracy": accuracy(bypass(model, first_layer(model, name), f"{name}_out"))})
+        lesioned = bypass(model, first_layer(model, name), f"{name}_out")
+        rows.append({"deleted": name, "accuracy": _accuracy(lesioned, images, labels, batch_size)})
     return pd.DataFrame(rows)
 
 
@@ -123,6 +109,13 @@ def recompose(model: keras.Model, order) -> keras.Model:
     return keras.Model(inputs, head(x), name=f"{model.name}_recomposed")
 
 
+def _checked(images, labels) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = image_batch(images), np.asarray(labels)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    return images, labels
+
+
 def _accuracy(network, images, labels, batch_size=256) -> float:
     predicted = np.concatenate([np.argmax(backends.forward(network, images[i:i + batch_size]), -1)
                                 for i in range(0, len(images), batch_size)])  # fmt: skip
@@ -135,9 +128,7 @@ def multi_lesion_study(model: keras.Model, images, labels, counts, trials: int =
     are fewer). Veit et al., Figure 5: a ResNet's error rises smoothly with the number deleted.
     Columns: ``deleted_count``, ``deleted`` (names joined by ``+``; ``"none"`` for k = 0),
     ``accuracy``."""
-    images, labels = image_batch(images), np.asarray(labels)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    images, labels = _checked(images, labels)
     deletable, every = blocks(model), all_blocks(model)
     rng = np.random.default_rng(seed)
     rows = []
@@ -162,9 +153,7 @@ def reorder_study(model: keras.Model, images, labels, swaps, trials: int = 5, se
     made by that many random swaps of two blocks of the same stage that keep their shape (Veit
     et al., Figure 6). Columns: ``swaps``, ``order`` (block names joined by ``>``),
     ``displaced`` (blocks not at their own place), ``accuracy``."""
-    images, labels = image_batch(images), np.asarray(labels)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    images, labels = _checked(images, labels)
     every, movable = all_blocks(model), set(blocks(model))
     stage = lambda name: name.split("_block")[0]  # noqa: E731
     pairs = [(a, b) for i, a in enumerate(every) for b in every[i + 1:]
@@ -231,10 +220,9 @@ def gradient_by_path_length(model: keras.Model, images, labels, samples: int = 4
     gradient norm per image), ``paths`` (``C(n, k)``) and ``total`` (``paths * gradient``: how
     much of the training signal paths of that length carry altogether, the paper's Figure 6c).
     """
-    images, labels = image_batch(images), np.asarray(labels)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
-    additions = [f"{name}_add" for name in blocks(model) if f"{name}_add" in {layer.name for layer in model.layers}]
+    images, labels = _checked(images, labels)
+    names = {layer.name for layer in model.layers}
+    additions = [f"{name}_add" for name in blocks(model) if f"{name}_add" in names]
     if not additions:
         raise ValueError(f"{model.name} has no residual block that keeps its shape: it has one path only.")
     gates = {}

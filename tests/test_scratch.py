@@ -200,14 +200,8 @@ def test_toolbox_backward_pass_matches_finite_differences():
         net.forward(images)
         return 0.5 * np.sum((net.outputs - targets) ** 2) / len(images)
 
-    def numeric(array, index, step=1e-6):
-        original = array[index]
-        array[index] = original + step
-        up = loss()
-        array[index] = original - step
-        down = loss()
-        array[index] = original
-        return (up - down) / (2 * step)
+    def numeric(array, index):
+        return central_difference(array, index, loss)
 
     for stage, (i, j) in ((0, (0, 4)), (1, (2, 7)), (1, (5, 11))):
         for index in ((0, 0), (2, 3), (4, 1)):
