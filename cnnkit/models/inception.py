@@ -242,7 +242,8 @@ def factorized_conv(x, filters, n, name, first="1xn"):
     return conv_bn(x, filters[1], shapes[1], name=f"{name}_b")
 
 
-def _pool_branch(x, filters, name):
+def pool_branch(x, filters, name):
+    """A 3x3 average pool (stride 1, 'same') then a 1x1 :func:`conv_bn` to ``filters`` channels."""
     pooled = layers.AveragePooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
     return conv_bn(pooled, filters, 1, name=f"{name}_pool_proj")
 
@@ -253,7 +254,7 @@ def inception_a(x, pool_filters, name):
     b5 = conv_bn(conv_bn(x, 48, 1, name=f"{name}_5x5_reduce"), 64, 5, name=f"{name}_5x5")
     b3 = conv_bn(x, 64, 1, name=f"{name}_3x3dbl_reduce")
     b3 = conv_bn(conv_bn(b3, 96, 3, name=f"{name}_3x3dbl_1"), 96, 3, name=f"{name}_3x3dbl_2")
-    return layers.Concatenate(name=name)([b1, b5, b3, _pool_branch(x, pool_filters, name)])
+    return layers.Concatenate(name=name)([b1, b5, b3, pool_branch(x, pool_filters, name)])
 
 
 def reduction_a(x, name):
@@ -272,7 +273,7 @@ def inception_b(x, width, name):
     bd = conv_bn(x, width, 1, name=f"{name}_7x7dbl_reduce")
     bd = factorized_conv(bd, width, 7, f"{name}_7x7dbl_1", first="nx1")
     bd = factorized_conv(bd, (width, 192), 7, f"{name}_7x7dbl_2", first="nx1")
-    return layers.Concatenate(name=name)([b1, b7, bd, _pool_branch(x, 192, name)])
+    return layers.Concatenate(name=name)([b1, b7, bd, pool_branch(x, 192, name)])
 
 
 def reduction_b(x, name):
@@ -299,7 +300,19 @@ def inception_c(x, name):
             conv_bn(bd, 384, (3, 1), name=f"{name}_3x3dbl_3x1"),
         ]
     )
-    return layers.Concatenate(name=name)([b1, b3, bd, _pool_branch(x, 192, name)])
+    return layers.Concatenate(name=name)([b1, b3, bd, pool_branch(x, 192, name)])
+
+
+def inception_v3_stem(x):
+    """299x299x3 -> 35x35x192: 3x3/2 32 'valid', 3x3 32 'valid', 3x3 64, 3x3/2 max pool, 1x1 80,
+    3x3 192 'valid', 3x3/2 max pool (also the start of Inception-ResNet-v2's released stem)."""
+    x = conv_bn(x, 32, 3, strides=2, padding="valid", name="stem1")
+    x = conv_bn(x, 32, 3, padding="valid", name="stem2")
+    x = conv_bn(x, 64, 3, name="stem3")
+    x = layers.MaxPooling2D(3, strides=2, name="stem_pool1")(x)
+    x = conv_bn(x, 80, 1, padding="valid", name="stem4")
+    x = conv_bn(x, 192, 3, padding="valid", name="stem5")
+    return layers.MaxPooling2D(3, strides=2, name="stem_pool2")(x)
 
 
 @register(
@@ -318,13 +331,7 @@ def inception_v3(input_shape=(299, 299, 3), num_classes: int = 1000) -> keras.Mo
     resolution (stride-1 'same' convolutions, no pooling)."""
     inputs = keras.Input(shape=input_shape, name="image")
     if min(input_shape[:2]) >= 75:
-        x = conv_bn(inputs, 32, 3, strides=2, padding="valid", name="stem1")
-        x = conv_bn(x, 32, 3, padding="valid", name="stem2")
-        x = conv_bn(x, 64, 3, name="stem3")
-        x = layers.MaxPooling2D(3, strides=2, name="stem_pool1")(x)
-        x = conv_bn(x, 80, 1, padding="valid", name="stem4")
-        x = conv_bn(x, 192, 3, padding="valid", name="stem5")
-        x = layers.MaxPooling2D(3, strides=2, name="stem_pool2")(x)
+        x = inception_v3_stem(inputs)
     else:
         x = conv_bn(inputs, 32, 3, name="stem1")
         x = conv_bn(x, 32, 3, name="stem2")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from cnnkit.models.inception import conv_bn, softmax_classifier
+from cnnkit.models.inception import conv_bn, inception_v3_stem, pool_branch, softmax_classifier
 from cnnkit.models.layers import ScaledResidual
 from cnnkit.models.registry import Reported, register
 
@@ -41,11 +41,6 @@ PAPER = "Szegedy, Ioffe, Vanhoucke & Alemi 2017, Inception-v4, Inception-ResNet 
 
 def _max_pool(x, name):
     return layers.MaxPooling2D(3, strides=2, padding="valid", name=name)(x)
-
-
-def _average_pool_branch(x, filters, name):
-    pooled = layers.AveragePooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
-    return conv_bn(pooled, filters, 1, name=f"{name}_pool_proj")
 
 
 # --- Inception-v4 ------------------------------------------------------------------------------
@@ -79,7 +74,7 @@ def inception_v4_a(x, name):
     b3 = conv_bn(conv_bn(x, 64, 1, name=f"{name}_3x3_reduce"), 96, 3, name=f"{name}_3x3")
     bd = conv_bn(x, 64, 1, name=f"{name}_3x3dbl_reduce")
     bd = conv_bn(conv_bn(bd, 96, 3, name=f"{name}_3x3dbl_1"), 96, 3, name=f"{name}_3x3dbl_2")
-    return layers.Concatenate(name=name)([b1, b3, bd, _average_pool_branch(x, 96, name)])
+    return layers.Concatenate(name=name)([b1, b3, bd, pool_branch(x, 96, name)])
 
 
 def reduction_a(x, k, l, m, n, name):  # noqa: E741  (the paper's names, Table 1)
@@ -102,7 +97,7 @@ def inception_v4_b(x, name):
     bd = conv_bn(x, 192, 1, name=f"{name}_7x7dbl_reduce")
     for index, (filters, kernel) in enumerate([(192, (7, 1)), (224, (1, 7)), (224, (7, 1)), (256, (1, 7))], 1):
         bd = conv_bn(bd, filters, kernel, name=f"{name}_7x7dbl_{index}")
-    return layers.Concatenate(name=name)([b1, b7, bd, _average_pool_branch(x, 128, name)])
+    return layers.Concatenate(name=name)([b1, b7, bd, pool_branch(x, 128, name)])
 
 
 def inception_v4_reduction_b(x, name):
@@ -133,7 +128,7 @@ def inception_v4_c(x, name):
     bd = conv_bn(x, 384, 1, name=f"{name}_3x3dbl_reduce")
     bd = conv_bn(conv_bn(bd, 448, (3, 1), name=f"{name}_3x3dbl_1"), 512, (1, 3), name=f"{name}_3x3dbl_2")
     bd = _split_1x3_3x1(bd, 256, f"{name}_3x3dbl")
-    return layers.Concatenate(name=name)([b1, b3, bd, _average_pool_branch(x, 256, name)])
+    return layers.Concatenate(name=name)([b1, b3, bd, pool_branch(x, 256, name)])
 
 
 def _head(x, num_classes, dropout):
@@ -271,21 +266,15 @@ def inception_resnet_v1(input_shape=(299, 299, 3), num_classes: int = 1000, drop
 
 
 def inception_resnet_v2_stem(x, name="stem"):
-    """The released code's stem (not the paper's Figure 3): Inception-v3's stem to 35x35x192,
+    """The released code's stem (not the paper's Figure 3): :func:`inception_v3_stem` to 35x35x192,
     then an inception module (1x1 96 | 1x1 48 -> 5x5 64 | 1x1 64 -> 3x3 96 -> 3x3 96 |
     average pool -> 1x1 64) to 35x35x320."""
-    x = conv_bn(x, 32, 3, strides=2, padding="valid", name=f"{name}_conv1")
-    x = conv_bn(x, 32, 3, padding="valid", name=f"{name}_conv2")
-    x = conv_bn(x, 64, 3, name=f"{name}_conv3")
-    x = _max_pool(x, f"{name}_pool1")
-    x = conv_bn(x, 80, 1, padding="valid", name=f"{name}_conv4")
-    x = conv_bn(x, 192, 3, padding="valid", name=f"{name}_conv5")
-    x = _max_pool(x, f"{name}_pool2")
+    x = inception_v3_stem(x)
     b1 = conv_bn(x, 96, 1, name=f"{name}_mixed_1x1")
     b5 = conv_bn(conv_bn(x, 48, 1, name=f"{name}_mixed_5x5_reduce"), 64, 5, name=f"{name}_mixed_5x5")
     bd = conv_bn(x, 64, 1, name=f"{name}_mixed_3x3dbl_reduce")
     bd = conv_bn(conv_bn(bd, 96, 3, name=f"{name}_mixed_3x3dbl_1"), 96, 3, name=f"{name}_mixed_3x3dbl_2")
-    return layers.Concatenate(name=name)([b1, b5, bd, _average_pool_branch(x, 64, f"{name}_mixed")])
+    return layers.Concatenate(name=name)([b1, b5, bd, pool_branch(x, 64, f"{name}_mixed")])
 
 
 @register(
