@@ -35,6 +35,15 @@ def input_options(model: str, dataset, input_shape=None) -> dict:
     and datasets that do not match, and :class:`CnnkitError` for colour images and a gray model.
     """
     spec, data = get_spec(model), get_dataset(dataset)
+    if (data.kind == "points") != (spec.takes == "points"):
+        points_models = ", ".join(n for n in list_models() if get_spec(n).takes == "points")
+        if data.kind == "points":
+            raise UnknownNameError(f"{model} takes {INPUT_KINDS[spec.takes]}, but {dataset} holds point clouds; "
+                                   f"train a point-cloud model on it: {points_models}.")  # fmt: skip
+        raise UnknownNameError(f"{model} takes point clouds, but {dataset} holds {data.kind}; train it on a point "
+                               "set: mnist_points, solids_synthetic, modelnet10 or modelnet40.")  # fmt: skip
+    if data.kind == "points":
+        return {}
     if data.kind == "eeg":
         if spec.takes == "images":
             raise UnknownNameError(
@@ -56,6 +65,15 @@ def input_options(model: str, dataset, input_shape=None) -> dict:
     if target is None:
         return {}
     return image_options(data.native_shape, target, spec.fit_input, model, dataset)
+
+
+def configuration(model: str, dataset) -> str:
+    """The registered configuration of ``model`` for ``dataset``: the one the paper trained on that
+    dataset when the model's record names one (``pointcnn`` on ``mnist_points`` is ``pointcnn_mnist``,
+    :attr:`ModelSpec.fitted`), else ``model`` itself."""
+    spec = get_spec(model)
+    name = dataset if isinstance(dataset, str) else None
+    return (spec.fitted or {}).get(name, model)
 
 
 def image_options(native, target, fit_input: str = "resize", model: str = "the model", dataset: str = "the dataset"):

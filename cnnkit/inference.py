@@ -77,20 +77,71 @@ def image_paths(sources) -> tuple[list[str], list[tuple[str, str]]]:
     return paths, problems
 
 
+def takes_points(run: Run) -> bool:
+    """True when the run's model takes point clouds ``(points, columns)`` rather than images."""
+    return len(run.input_shape) == 2
+
+
+def point_paths(sources) -> list[str]:
+    """Point files (:data:`cnnkit.data.point_files.POINT_SUFFIXES`) given as files or found in folders."""
+    from cnnkit.data.point_files import POINT_SUFFIXES
+
+    paths = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            paths += sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in POINT_SUFFIXES and p.is_file())
+        elif source.is_file():
+            paths.append(str(source))
+        else:
+            raise folders.FolderDatasetError(f"{printable(source)} does not exist: give point files or folders of them.")
+    if not paths:
+        shown = ", ".join(printable(source) for source in sources)
+        raise folders.FolderDatasetError(f"No point files ({', '.join(POINT_SUFFIXES)}) in {shown}.")
+    return paths
+
+
+def read_clouds(run: Run, paths, seed: int = 0) -> np.ndarray:
+    """The point files brought to the run's input ``(len(paths), N, columns)`` float32, as its training
+    data were: meshes sampled on their surface, coordinates normalized by the training set's rule (its
+    record's ``normalization``), and N points drawn (without replacement from a larger cloud, with
+    replacement from a smaller one; seeded). Every file is read and checked before any is predicted."""
+    from cnnkit.data import point_files
+    from cnnkit.data.points import normalize_cloud
+
+    count, columns = run.input_shape
+    trained_on = run.settings.get("dataset")
+    spec = get_dataset(trained_on) if isinstance(trained_on, str) and not is_folder_dataset(trained_on) else None
+    rule = spec.normalization if spec is not None and spec.normalization else "unit_sphere"
+    rng = np.random.default_rng(seed)
+    clouds = []
+    for path in paths:
+        cloud = normalize_cloud(point_files.read_point_file(path, columns=columns, count=count, seed=seed), rule)
+        chosen = rng.choice(len(cloud), size=count, replace=len(cloud) < count)
+        clouds.append(cloud[chosen])
+    return np.asarray(clouds, dtype="float32")
+
+
 def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.DataFrame:
-    """Predict the class of every image in ``sources`` (files or folders).
+    """Predict the class of every image (or, for a point-cloud model, every point file: ``.npy``,
+    ``.ply``, ``.off``, ``.xyz``, see :func:`read_clouds`) in ``sources`` (files or folders).
 
     Every file is checked first (:func:`cnnkit.data.folders.check_image_files`). Returns one
-    row per image and rank: ``path`` (as printable text, see
+    row per file and rank: ``path`` (as printable text, see
     :func:`cnnkit.files.printable`), ``rank`` (1 = best), ``class``, ``probability``.
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}.")
-    paths, problems = image_paths(sources)
-    folders.check_image_files(paths, listing_problems=problems)
-    height, width, channels = run.input_shape
-    dataset = folders.file_pipeline(paths, np.zeros(len(paths)), (height, width), channels, batch_size)
-    scores = np.concatenate([backends.forward(run.model, x) for x, _ in dataset])
+    if takes_points(run):
+        paths = point_paths(sources)
+        clouds = read_clouds(run, paths)
+        scores = np.concatenate([backends.forward(run.model, clouds[i : i + batch_size])
+                                 for i in range(0, len(clouds), batch_size)])  # fmt: skip
+    else:
+        paths, problems = image_paths(sources)
+        folders.check_image_files(paths, listing_problems=problems)
+        height, width, channels = run.input_shape
+        dataset = folders.file_pipeline(paths, np.zeros(len(paths)), (height, width), channels, batch_size)
+        scores = np.concatenate([backends.forward(run.model, x) for x, _ in dataset])
     probs = probabilities(run.model, scores)
     top = min(top, probs.shape[1])
     order = np.argsort(-probs, axis=1)[:, :top]
@@ -123,8 +174,11 @@ def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
     from cnnkit import evaluation, plots
     from cnnkit.data.loading import load_dataset
 
-    height, width, channels = run.input_shape
     if is_folder_dataset(dataset):
+        if takes_points(run):
+            raise CnnkitError(f"{run.folder.name} takes point clouds; evaluate it on a point set (mnist_points, "
+                              "solids_synthetic, modelnet10, modelnet40), not on a folder of images.")  # fmt: skip
+        height, width, channels = run.input_shape
         found = folders.scan_folder(dataset)
         folders.check_image_files(found.paths, listing_problems=found.problems)
         class_names = found.class_names
@@ -155,6 +209,9 @@ def _fit_options(run: Run, dataset: str) -> dict:
     from cnnkit.models import list_models
 
     spec = get_dataset(dataset)  # an unknown name fails here
+    if spec.kind == "points" or takes_points(run):
+        model = run.settings.get("model")
+        return input_options(model, dataset) if model in list_models() else {}
     if spec.kind != "images":
         raise UnknownNameError(f"evaluate takes an image dataset or a folder of images, not {dataset!r} "
                                "(DEAP runs are evaluated by train, on their test subjects' trials).")  # fmt: skip

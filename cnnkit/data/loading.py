@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnkit.data import eeg, folders, images
+from cnnkit.data import eeg, folders, images, points
 from cnnkit.data.base import Dataset
 from cnnkit.data.registry import get_dataset
 
@@ -44,7 +44,9 @@ def load_dataset(
         standardize: subtract the training set's per-channel mean and divide by its
             standard deviation (computed on the [0, 1] images; stored in ``info.standardize``).
         augment: a map function over ``(images, labels)`` batches applied to the training
-            split only, e.g. :func:`cnnkit.data.augment.random_shift`.
+            split only, e.g. :func:`cnnkit.data.augment.random_shift`; for a point set
+            (``"mnist_points"``, ``"solids_synthetic"``, ``"modelnet10"``, ``"modelnet40"``:
+            :mod:`cnnkit.data.points`) True applies the set's own augmentation.
         seed: the training pipeline's shuffle seed (the splits themselves are fixed).
         download: allow downloading a missing file; a clear error otherwise.
         folder: the data folder (default ``$CNNKIT_DATA`` or the checkout's ``data/``).
@@ -61,6 +63,16 @@ def load_dataset(
         (32, 32, 1)
     """
     spec = get_dataset(name)  # an unknown name fails here, with the known ones
+    if spec.kind == "points":
+        image_options = {"pad_to": pad_to, "resize_to": resize_to, "channels": channels}
+        given = [key for key, value in image_options.items() if value is not None] + (["standardize"] * standardize)
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to images, not to the point clouds of {name}.")
+        if augment is not None and not isinstance(augment, bool):
+            raise ValueError(f"augment for the point clouds of {name} is True (the dataset's own augmentation: "
+                             "turns about the up axis, scaling, jitter) or False.")  # fmt: skip
+        return points.load_point_dataset(name, batch_size=batch_size, augment=bool(augment), seed=seed,
+                                         download=download, folder=folder, validation_fraction=validation_fraction)  # fmt: skip
     if spec.kind == "eeg":
         image_options = {"pad_to": pad_to, "resize_to": resize_to, "channels": channels, "augment": augment}
         given = [key for key, value in image_options.items() if value is not None] + (["standardize"] * standardize)

@@ -25,6 +25,7 @@ INPUT_KINDS = {
     "images": "images (height, width, channels)",
     "de_grid": "differential-entropy features on the 9x9 scalp grid (9, 9, bands)",
     "eeg_window": "raw EEG windows (time steps, channels)",
+    "points": "point clouds (points, 3 coordinates + features)",
 }
 
 
@@ -80,6 +81,9 @@ class ModelSpec:
         min_size: the smallest height and width cnnkit builds it for (below it the strided
             layers would leave nothing; the ImageNet families are not meant for less than 32).
         backends: the Keras backends it builds on (all three unless Keras itself lacks one).
+        fitted: for a dataset that the paper trained another configuration on, that dataset's name
+            -> the registered configuration (PointCNN on MNIST points: ``pointcnn_mnist``);
+            :func:`cnnkit.fitting.configuration` reads it.
     """
 
     name: str
@@ -96,6 +100,7 @@ class ModelSpec:
     min_size: int = 1
     weights: ImagenetWeights | None = None
     backends: tuple[str, ...] = ("tensorflow", "jax", "torch")
+    fitted: dict | None = None
 
     @property
     def pretrained(self) -> bool:
