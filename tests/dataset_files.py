@@ -154,3 +154,25 @@ def write_keras_imagenet_weights(keras_home):
         with h5py.File(models / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224{suffix}.h5", "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, model)
     keras.backend.clear_session()
+
+
+def write_modelnet40_archive(data_dir, per_split: int = 2):
+    """``ModelNet40.zip`` in the official layout (``ModelNet40/<class>/<train|test>/<class>_NNNN.off``),
+    ``per_split`` small random closed meshes (octahedra with jittered corners) per class and split,
+    where cnnkit looks for it; so that full mode's ModelNet40 path runs without the 2 GB download."""
+    import zipfile
+
+    from cnnkit.data.registry import MODELNET40
+
+    rng = np.random.default_rng(40)
+    faces = "\n".join(f"3 {a} {b} {c}" for a, b, c in [(0, 2, 4), (2, 1, 4), (1, 3, 4), (3, 0, 4), (2, 0, 5),
+                                                      (1, 2, 5), (3, 1, 5), (0, 3, 5)])  # fmt: skip
+    corners = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(data_dir / "ModelNet40.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in MODELNET40:
+            for split in ("train", "test"):
+                for i in range(per_split * (5 if split == "train" else 1)):  # enough to hold out 10% per class
+                    vertices = corners * rng.uniform(0.5, 1.5, (6, 3))
+                    text = "OFF\n6 8 0\n" + "\n".join(" ".join(f"{v:.5f}" for v in row) for row in vertices)
+                    archive.writestr(f"ModelNet40/{name}/{split}/{name}_{i:04d}.off", text + "\n" + faces + "\n")

@@ -1,6 +1,7 @@
 """Every notebook runs its *full* configuration in smoke mode (``CNNKIT_SMOKE=1``, see
 :mod:`cnnkit.modes`): MNIST, Fashion-MNIST and CIFAR-10 at their official sizes and formats,
-the 3,670 flower photos, MobileNetV2's ImageNet weight files and 32 SYNTHETIC DEAP subjects, all
+the 3,670 flower photos, MobileNetV2's ImageNet weight files, ModelNet40's archive (small meshes in its
+layout) and 32 SYNTHETIC DEAP subjects, all
 written here (random content, nothing downloaded), with every training cut to one epoch of a
 few batches. Run these alone with ``python -m pytest -m smoke``."""
 
@@ -13,6 +14,7 @@ from nbclient import NotebookClient
 from tests.dataset_files import (
     write_flower_photos_archive,
     write_keras_imagenet_weights,
+    write_modelnet40_archive,
     write_official_image_datasets,
 )
 from tests.test_notebooks import NOTEBOOKS
@@ -25,6 +27,7 @@ def smoke_folders(tmp_path_factory):
     started = time.perf_counter()
     write_official_image_datasets(root / "data")
     write_flower_photos_archive(root / "data")
+    write_modelnet40_archive(root / "data")
     write_keras_imagenet_weights(root / "keras")
     print(f"smoke data written in {time.perf_counter() - started:.0f} s")
     return root / "data", root / "keras"
