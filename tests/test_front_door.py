@@ -19,7 +19,7 @@ def test_the_datasets_command_lists_every_dataset_the_train_command_accepts(caps
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "_train_and_report", lambda args, *rest: routed.append(args.dataset) or {})
     for name in listed[:-1]:
-        model = "ccnn" if name.startswith("deap") else "lenet5"
+        model = {"eeg": "ccnn", "points": "pointnet"}.get(registry.get_dataset(name).kind, "lenet5")
         assert cli.main(["train", model, "--dataset", name, "--out", f"{name}-run"]) == 0, capsys.readouterr().err
     assert routed == listed[:-1]
 

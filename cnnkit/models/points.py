@@ -391,7 +391,7 @@ POINTCNN_PAPER = ("Li, Bu, Sun, Wu, Di and Chen (2018). PointCNN: Convolution On
 
 
 @register(summary="PointCNN, the paper's ModelNet40 classifier (X-Conv, 1,024 points)", year=2018,
-          paper=POINTCNN_PAPER, parameters=603_920, takes="points", fixed_input=False,
+          paper=POINTCNN_PAPER, parameters=607_068, takes="points", fixed_input=False,
           fitted={"mnist_points": "pointcnn_mnist"})  # fmt: skip
 def pointcnn(input_shape=(1024, 3), num_classes=40, use_x=True, sampling="random", with_global=True):
     """PointCNN for ModelNet40 (the authors' ``modelnet_x3_l4``): X-Conv layers (K, D, N', C) = (8, 1,
@@ -402,7 +402,7 @@ def pointcnn(input_shape=(1024, 3), num_classes=40, use_x=True, sampling="random
 
 
 @register(summary="PointCNN, the paper's MNIST configuration (160 points: x, y, z, intensity)", year=2018,
-          paper=POINTCNN_PAPER, parameters=409_214, takes="points")  # fmt: skip
+          paper=POINTCNN_PAPER, parameters=307_226, takes="points")  # fmt: skip
 def pointcnn_mnist(input_shape=(160, 4), num_classes=10, use_x=True, sampling="random", with_global=True):
     """PointCNN for MNIST points (the authors' ``mnist_x2_l4``): 160 points with their intensity as a
     feature; X-Conv layers (8, 1, all, 32), (12, 3, all, 64), (16, 3, 120, 128), (16, 5, 120, 256),
@@ -475,7 +475,7 @@ def transform_net(x, size, name, regularize=False):
 
 @register(summary="PointNet (shared MLP, max pooling, input and feature transforms), the baseline", year=2017,
           paper="Qi, Su, Mo and Guibas (2017). PointNet: Deep Learning on Point Sets for 3D Classification and "
-                "Segmentation. CVPR 2017", parameters=3_472_564, takes="points")  # fmt: skip
+                "Segmentation. CVPR 2017", parameters=3_492_209, takes="points")  # fmt: skip
 def pointnet(input_shape=(1024, 3), num_classes=40, input_transform=True, feature_transform=True):
     """PointNet's classifier: [input transform 3x3] -> shared MLP 64-64 -> [feature transform 64x64,
     orthogonality regulariser 0.001] -> 64-128-1024 -> max pool over the points -> 512 -> 256 (dropout,
