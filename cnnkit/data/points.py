@@ -30,6 +30,7 @@ and test pipelines keep every cloud as it is.
 
 from __future__ import annotations
 
+import importlib
 import io
 import zipfile
 from pathlib import Path
@@ -321,16 +322,14 @@ def point_pipeline(clouds, labels, batch_size: int = 32, shuffle: bool = False, 
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-READERS = {"mnist_points": mnist_points_splits, "solids_synthetic": solids_splits,
-           "modelnet10": modelnet10_splits, "modelnet40": modelnet40_splits}  # fmt: skip
-
-
 def load_point_dataset(name: str, *, batch_size: int = 32, augment: bool = False, seed: int = 0,
                        download: bool = True, folder=None, validation_fraction: float = 0.1) -> Dataset:  # fmt: skip
     """A point-set dataset as train / validation / test pipelines (see the module docstring).
     ``augment``: the record's augmentation (:attr:`DatasetSpec.augmentation`) on the training split."""
     spec = DATASETS[name]
-    arrays = READERS[name](folder=folder, download=download, validation_fraction=validation_fraction)
+    module, _, function = spec.reader.partition(":")  # the record names its reader, as for the image sets
+    reader = getattr(importlib.import_module(module), function)
+    arrays = reader(folder=folder, download=download, validation_fraction=validation_fraction)
     mapping = augment_points(**dict(spec.augmentation), seed=seed) if augment else None
     splits = {split: point_pipeline(arrays[f"x_{split}"], arrays[f"y_{split}"], batch_size, shuffle=split == "train",
                                     seed=seed, augment=mapping)
