@@ -60,17 +60,22 @@ def test_mnist_sample_is_the_default_of_load_dataset_and_the_command_line():
     assert images.shape == (500, 28, 28, 1) and images.dtype == tf.float32 and labels.dtype == tf.int32
 
 
+def _gzipped_rows(rows):
+    """CSV rows gzipped with a fixed header time (mtime=0), so that the bytes, and so the test's
+    collected name, are the same in every pytest-xdist worker."""
+    return gzip.compress(("\n".join(",".join(row) for row in rows) + "\n").encode(), mtime=0)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"not gzip at all", "cannot be read"),
-        (gzip.compress(b"1,2,3\n4,5,6\n"), "expected 5000 rows"),
-        (gzip.compress(("\n".join(",".join(["300"] * 784 + ["1"]) for _ in range(5000)) + "\n").encode()),
-         "pixels lie in 300..300"),
-        (gzip.compress(("\n".join(",".join(["0.5"] * 784 + ["1"]) for _ in range(5000)) + "\n").encode()),
-         "not whole numbers"),
+        pytest.param(b"not gzip at all", "cannot be read", id="not-gzip"),
+        pytest.param(_gzipped_rows([["1", "2", "3"], ["4", "5", "6"]]), "expected 5000 rows", id="two-rows"),
+        pytest.param(_gzipped_rows([["300"] * 784 + ["1"]] * 5000), "pixels lie in 300..300",
+                     id="pixels-out-of-range"),
+        pytest.param(_gzipped_rows([["0.5"] * 784 + ["1"]] * 5000), "not whole numbers", id="fractional-pixels"),
     ],
-)  # fmt: skip
+)
 def test_a_damaged_mnist_sample_file_is_named(tmp_path, content, message):
     from cnnkit.data.images import mnist_sample_arrays
 
