@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cnnkit import backends
+from cnnkit.models.losses import class_evidence_sign, class_probabilities, predicted_classes
 
 RULES = ("plain", "guided", "deconvnet")
 
@@ -168,7 +169,7 @@ def saliency(model: keras.Model, images, *, class_index=None, layer_name: str | 
     """The gradient of one target with respect to the input pixels, ``images.shape``.
 
     Target: without ``layer_name``, the pre-softmax score of ``class_index`` (an int, one per
-    image, or ``None`` for the predicted class). With ``layer_name`` and ``channel``, that
+    image, or ``None`` for the predicted class; for LeNet-5's RBF penalties, minus the penalty). With ``layer_name`` and ``channel``, that
     channel's activation at ``position`` ``(row, col)``, or summed over all positions when
     ``position`` is ``None`` (a ZFNet "projection" of one feature map).
 
@@ -179,10 +180,11 @@ def saliency(model: keras.Model, images, *, class_index=None, layer_name: str | 
     network = with_relu_rule(model, rule)
     if layer_name is None:
         scorer, dense = _score_model(network)
-        indices = _class_indices(class_index, np.argmax(backends.forward(model, images), axis=-1))
+        indices = _class_indices(class_index, predicted_classes(model, backends.forward(model, images)))
+        sign = class_evidence_sign(model)
 
         def target(x):
-            return keras.ops.sum(_pick(_scores(dense, scorer(x, training=False)), indices))
+            return sign * keras.ops.sum(_pick(_scores(dense, scorer(x, training=False)), indices))
     else:
         probe = keras.Model(network.input, layer_named(network, layer_name).output)
         if channel is None:
@@ -236,13 +238,15 @@ def grad_cam(model: keras.Model, images, class_index=None, layer_name: str | Non
     if len(layer_named(model, layer_name).output.shape) != 4:
         raise ValueError(f"{layer_name} does not output feature maps (batch, h, w, channels).")
     scorer, dense = _score_model(model, layer_name)
-    indices = _class_indices(class_index, np.argmax(backends.forward(model, images), axis=-1))
+    indices = _class_indices(class_index, predicted_classes(model, backends.forward(model, images)))
     # The gradient with respect to the feature maps: the network is cut at layer_name into the
     # part before (maps = front(images)) and the head after it, and the head is differentiated.
     maps = backends.forward(keras.Model(scorer.input, scorer.outputs[0]), images)
     head = _head(scorer, layer_name)
-    _, gradients = backends.gradient(lambda a: keras.ops.sum(_pick(_scores(dense, head(a, training=False)), indices)),
-                                     maps)  # fmt: skip
+    sign = class_evidence_sign(model)  # a penalty is evidence against its class
+    _, gradients = backends.gradient(
+        lambda a: sign * keras.ops.sum(_pick(_scores(dense, head(a, training=False)), indices)), maps
+    )
     weights = gradients.mean(axis=(1, 2), keepdims=True)  # alpha_k
     heat = np.maximum((weights * maps).sum(axis=-1), 0.0)
     peak = heat.max(axis=(1, 2), keepdims=True)
@@ -289,7 +293,7 @@ def occlusion_map(model: keras.Model, image, class_index: int | None = None, pat
             f"patch must lie in 1..{min(height, width)} and stride be >= 1, got {patch} and {stride}."
         )
     if class_index is None:
-        class_index = int(np.argmax(backends.forward(model, image[None])[0]))
+        class_index = int(predicted_classes(model, backends.forward(model, image[None]))[0])
     fill = (
         image.mean(axis=(0, 1)) if fill is None else np.broadcast_to(np.asarray(fill, "float32"), (channels,))
     )
@@ -303,7 +307,7 @@ def occlusion_map(model: keras.Model, image, class_index: int | None = None, pat
         batch = np.repeat(image[None], len(corners[first : first + batch_size]), axis=0)
         for copy, (top, left) in zip(batch, corners[first : first + batch_size], strict=True):
             copy[top : top + patch, left : left + patch] = fill
-        probabilities.append(backends.forward(model, batch)[:, class_index])
+        probabilities.append(class_probabilities(model, backends.forward(model, batch))[:, class_index])
     probabilities = np.concatenate(probabilities)
     total, count = np.zeros((height, width)), np.zeros((height, width))
     for probability, (top, left) in zip(probabilities, corners, strict=True):

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from cnnkit import backends
-from cnnkit.models.losses import predicts_penalties
+from cnnkit.models.losses import predicted_classes
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,9 @@ def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: bool = Fa
     if not scores:
         raise ValueError("The dataset is empty: there is nothing to predict.")
     scores = np.concatenate(scores)
-    pick = np.argmin if predicts_penalties(model) else np.argmax
     return Predictions(
         y_true=np.concatenate(labels).astype("int64"),
-        y_pred=pick(scores, axis=1).astype("int64"),
+        y_pred=predicted_classes(model, scores),
         scores=scores,
         images=np.concatenate(images) if keep_images else None,
     )
@@ -217,7 +216,7 @@ def keras_classifier(
         train(model, data.batch(batch_size), epochs=epochs, learning_rate=learning_rate, verbose=0)
         # A direct call per chunk: predict() would trace a new function for every fold's model.
         chunks = np.array_split(x_test, max(1, -(-len(x_test) // 1024)))
-        return np.concatenate([np.argmax(model(chunk, training=False), axis=1) for chunk in chunks])
+        return np.concatenate([predicted_classes(model, model(chunk, training=False)) for chunk in chunks])
 
     return fit_predict
 

@@ -25,7 +25,7 @@ from cnnkit.data import folders
 from cnnkit.data.registry import get_dataset, is_folder_dataset
 from cnnkit.errors import CnnkitError
 from cnnkit.files import atomic_path, prepare_folder, printable, write_json
-from cnnkit.models.losses import predicts_penalties
+from cnnkit.models.losses import class_probabilities
 from cnnkit.runs import Run, load_run  # noqa: F401 (load_run: the first step of this module's API)
 
 
@@ -44,15 +44,6 @@ def check_output_file(path) -> Path:
         raise OutputFolderError(f"The folder {path.parent} of {path} does not exist; create it or choose another path.")
     prepare_folder(path.parent)  # its write probe: a folder that cannot be written is one line too
     return path
-
-
-def probabilities(model: keras.Model, scores: np.ndarray) -> np.ndarray:
-    """Class probabilities from a model's outputs: softmax outputs as they are; LeNet-5's RBF
-    penalties (smaller is better) through a softmax of their negatives."""
-    if not predicts_penalties(model):
-        return scores
-    shifted = -scores - (-scores).max(axis=1, keepdims=True)
-    return np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
 
 
 def image_paths(sources) -> tuple[list[str], list[tuple[str, str]]]:
@@ -142,7 +133,7 @@ def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.D
         height, width, channels = run.input_shape
         dataset = folders.file_pipeline(paths, np.zeros(len(paths)), (height, width), channels, batch_size)
         scores = np.concatenate([backends.forward(run.model, x) for x, _ in dataset])
-    probs = probabilities(run.model, scores)
+    probs = class_probabilities(run.model, scores)
     top = min(top, probs.shape[1])
     order = np.argsort(-probs, axis=1)[:, :top]
     rows = [

@@ -25,6 +25,7 @@ from scipy import special, stats
 
 from cnnkit import backends
 from cnnkit.attribution import image_batch, layer_named
+from cnnkit.models.losses import predicted_classes
 
 
 def bypass(model: keras.Model, first: str, last: str) -> keras.Model:
@@ -117,7 +118,7 @@ def _checked(images, labels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _accuracy(network, images, labels, batch_size=256) -> float:
-    predicted = np.concatenate([np.argmax(backends.forward(network, images[i:i + batch_size]), -1)
+    predicted = np.concatenate([predicted_classes(network, backends.forward(network, images[i:i + batch_size]))
                                 for i in range(0, len(images), batch_size)])  # fmt: skip
     return float(np.mean(predicted == labels))
 

@@ -362,3 +362,43 @@ def test_gradient_by_path_length_measures_every_length_of_the_shape_keeping_bloc
     np.testing.assert_allclose(table["total"], table["paths"] * table["gradient"])
     with pytest.raises(ValueError, match="one path only"):
         lesions.gradient_by_path_length(build("plain_cifar", input_shape=(16, 16, 1), depth=8), images, labels)
+
+
+def test_lenet5_classic_predicts_its_smallest_penalty_in_every_tool():
+    """LeNet-5's RBF layer outputs penalties: its predicted class is the argmin. Saliency, Grad-CAM,
+    occlusion and lesions must agree with evaluation's rule (they used the argmax, the worst class)."""
+    from cnnkit import evaluation
+    from cnnkit.models.losses import predicted_classes
+
+    keras.utils.set_random_seed(3)
+    model = build("lenet5_classic")
+    images = np.random.default_rng(3).uniform(0, 1, (6, 32, 32, 1)).astype("float32")
+    penalties = backends.forward(model, images)
+    smallest = penalties.argmin(axis=1)
+    assert (smallest != penalties.argmax(axis=1)).all()  # the rule decides every prediction here
+    assert (predicted_classes(model, penalties) == smallest).all()
+
+    import tensorflow as tf
+
+    labels = smallest.astype("int32")
+    predicted = evaluation.predict(model, tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)).y_pred
+    assert (predicted == smallest).all()
+    assert lesions.lesion_study(model, images, labels, block_names=[])["accuracy"].tolist() == [1.0]
+    for tool in (lambda c: attribution.saliency(model, images, class_index=c, rule="plain"),
+                 lambda c: attribution.grad_cam(model, images, class_index=c)):  # fmt: skip
+        np.testing.assert_allclose(tool(None), tool(smallest), rtol=1e-5, atol=1e-7)
+    occlusion = attribution.occlusion_map(model, images[0], patch=8, stride=8)
+    np.testing.assert_allclose(occlusion, attribution.occlusion_map(model, images[0], int(smallest[0]), 8, 8))
+    assert 0.0 <= occlusion.min() and occlusion.max() <= 1.0  # probabilities, not penalties
+
+
+def test_saliency_of_a_penalty_points_towards_less_penalty():
+    """The evidence for a class is minus its penalty: a small step along the saliency lowers it."""
+    keras.utils.set_random_seed(4)
+    model = build("lenet5_classic")
+    image = np.random.default_rng(4).uniform(0, 1, (1, 32, 32, 1)).astype("float32")
+    before = backends.forward(model, image)
+    chosen = int(before.argmin())
+    gradient = attribution.saliency(model, image, class_index=chosen, rule="plain")
+    after = backends.forward(model, image + 1e-3 * gradient / np.abs(gradient).max())
+    assert after[0, chosen] < before[0, chosen]

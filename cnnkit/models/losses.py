@@ -6,6 +6,9 @@ For LeNet-5's RBF output, whose outputs are *penalties* (smaller means more like
 - :func:`penalty_accuracy` / :func:`penalty_accuracy_metric`: accuracy where the smallest
   penalty is the prediction.
 - :func:`predicts_penalties`: whether a model ends in such an output.
+- :func:`predicted_classes`: the predicted class of every output row, for any model: the rule
+  (argmax, or argmin for penalties) lives here and every caller uses it; with it
+  :func:`class_probabilities` and :func:`class_evidence_sign`.
 
 For Inception-v3's recipe (Szegedy et al. 2015, Section 7):
 
@@ -16,6 +19,7 @@ For Inception-v3's recipe (Szegedy et al. 2015, Section 7):
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from cnnkit.models.layers import PACKAGE
@@ -24,6 +28,30 @@ from cnnkit.models.layers import PACKAGE
 def predicts_penalties(model: keras.Model) -> bool:
     """True when the model's last layer outputs penalties (smaller is better), like LeNet's RBF."""
     return bool(getattr(model.layers[-1], "output_is_penalty", False))
+
+
+def predicted_classes(model: keras.Model, outputs) -> np.ndarray:
+    """The predicted class (int64) of each row of ``outputs`` (batch, classes), ``model``'s
+    outputs: the largest score, or the smallest penalty for LeNet-5's RBF layer."""
+    outputs = np.asarray(keras.ops.convert_to_numpy(outputs))
+    pick = np.argmin if predicts_penalties(model) else np.argmax
+    return pick(outputs, axis=-1).astype("int64")
+
+
+def class_probabilities(model: keras.Model, outputs) -> np.ndarray:
+    """Class probabilities from ``model``'s outputs (batch, classes): softmax outputs as they
+    are; LeNet-5's RBF penalties (smaller is better) through a softmax of their negatives."""
+    outputs = np.asarray(keras.ops.convert_to_numpy(outputs))
+    if not predicts_penalties(model):
+        return outputs
+    shifted = -outputs - (-outputs).max(axis=-1, keepdims=True)
+    return np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+
+
+def class_evidence_sign(model: keras.Model) -> float:
+    """+1 when a larger output means more evidence for a class, -1 for penalties: what
+    attribution multiplies a class's output by before taking its gradient."""
+    return -1.0 if predicts_penalties(model) else 1.0
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
