@@ -46,6 +46,29 @@ def input_shape_for(spec) -> tuple:
     return (side, side, spec.input_shape[-1])
 
 
+def numpy_initial_values() -> None:
+    """On JAX, draw the initial values of new weights with NumPy instead of JAX's random programs.
+
+    JAX compiles a random program for every new weight shape (about a second each on a 2-core CPU,
+    most of the time it takes to build a large model there); this worker overwrites every weight
+    with :func:`seeded_weights` anyway, so the initial values are thrown away. Only this worker
+    does it: cnnkit itself initializes as Keras does."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return
+    import jax.numpy as jnp
+    from keras.src.backend import random  # the running backend's random module (the one initializers call)
+
+    rng = np.random.default_rng(0)
+    random.uniform = lambda shape, minval=0.0, maxval=1.0, dtype=None, seed=None: jnp.asarray(
+        rng.uniform(minval, maxval, shape), dtype=dtype or "float32")
+    random.normal = lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: jnp.asarray(
+        rng.normal(mean, stddev, shape), dtype=dtype or "float32")
+    random.truncated_normal = lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: jnp.asarray(
+        np.clip(rng.normal(mean, stddev, shape), mean - 2 * stddev, mean + 2 * stddev), dtype=dtype or "float32")
+
+
 def model_outputs(names) -> dict[str, np.ndarray]:
     """For each model: ``NAME`` its outputs and ``NAME:features`` the input of its last layer (the
     scores before the softmax, which a saturated softmax would hide), on two seeded images."""
@@ -54,6 +77,7 @@ def model_outputs(names) -> dict[str, np.ndarray]:
     from cnnkit import backends
     from cnnkit.models import build, get_spec
 
+    numpy_initial_values()
     results = {}
     for name in names:
         started = time.perf_counter()
@@ -66,7 +90,13 @@ def model_outputs(names) -> dict[str, np.ndarray]:
             except ValueError as error:
                 results[f"{name}:refused"] = np.array(str(error))
                 continue
-        model = build(name, input_shape=shape, num_classes=10, **options) if spec.takes == "images" else build(name)
+        if spec.small_build:  # the record's small build (U-Nets: their size rule allows no arbitrary side)
+            model = build(name, num_classes=10, **spec.small_build)
+        elif spec.takes == "images":
+            model = build(name, input_shape=shape, num_classes=10, **options)
+        else:
+            model = build(name)
+        shape = tuple(model.input_shape[1:])
         seeded_weights(model)
         both = keras.Model(model.inputs, [model.layers[-1].input, model.output])
         images = np.random.default_rng(1).uniform(0, 1, (2, *shape)).astype("float32")
