@@ -47,7 +47,8 @@ def test_reported_accuracies_name_registered_models_and_cite_a_source():
     assert table.loc["alexnet", "top5"] == 81.8  # Krizhevsky et al. 2012, Table 2: top-5 error 18.2%
     # every ImageNet-size model of the family table has its paper's figure (LeNet-5 predates ImageNet;
     # the pretrained wrappers and the one-channel textbook AlexNet are not the papers' networks)
-    imagenet_size = [name for name in list_models(kind="images", pretrained=False, exclude="alexnet_textbook")
+    imagenet_size = [name for name in list_models(kind="images", task="classification", pretrained=False,
+                                                exclude="alexnet_textbook")
                      if min(get_spec(name).input_shape[:2]) >= 200]  # fmt: skip
     assert set(imagenet_size) == set(list_models(reported=True)) == set(table.index)
     assert all(min(get_spec(name).input_shape[:2]) >= 200 for name in table.index)

@@ -237,7 +237,7 @@ def test_outputs_equal_keras_applications_under_the_same_weights(name, construct
 # --- small images ------------------------------------------------------------------------------
 
 IMAGE_FAMILIES = [
-    n for n in list_models() if get_spec(n).takes == "images" and get_spec(n).input_shape[0] > 32
+    n for n in list_models(kind="images", task="classification") if get_spec(n).input_shape[0] > 32
 ]
 
 

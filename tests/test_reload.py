@@ -46,9 +46,11 @@ def test_every_registered_model_reloads_in_a_fresh_process_with_import_cnnkit_al
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         for name in names:
-            shape = small_shape(name)
-            offline = {"weights": None} if get_spec(name).pretrained else {}
-            model = build(name, input_shape=shape, num_classes=3, **offline)
+            spec = get_spec(name)
+            offline = {"weights": None} if spec.pretrained else {}
+            options = spec.small_build or {"input_shape": small_shape(name), **offline}
+            model = build(name, num_classes=3, **options)
+            shape = tuple(model.input_shape[1:])
             model.compile(loss=None)  # compiled like a trained run, with cnnkit's loss where it has one
             x = rng.uniform(0, 1, size=(2, *shape)).astype("float32")
             out = model(x, training=False)

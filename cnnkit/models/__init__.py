@@ -5,7 +5,7 @@
 
 One file per family: ``lenet``, ``alexnet``, ``zfnet``, ``vgg``, ``inception`` (GoogLeNet,
 BN-Inception, Inception-v3, Xception), ``inception_resnet`` (Inception-v4, Inception-ResNet-v1/v2), ``resnet``, ``resnext``, ``wrn``, ``densenet``, ``mobilenet``
-(MobileNet v1/v2, MixNet), ``eeg``, ``points`` (PointCNN's X-Conv, PointNet), and ``applications`` (models used from keras.applications
+(MobileNet v1/v2, MixNet), ``eeg``, ``points`` (PointCNN's X-Conv, PointNet), ``unet`` (U-Net, UNet++, 3D U-Net), and ``applications`` (models used from keras.applications
 as they are). Their blocks are public, e.g. ``cnnkit.models.inception.inception_module``.
 Transfer learning: ``cnnkit.models.pretrained("mobilenet_v2", num_classes=5)``.
 
@@ -27,6 +27,7 @@ from cnnkit.models import (  # noqa: F401  (they register their builders and cus
     points,
     resnet,
     resnext,
+    unet,
     vgg,
     wrn,
     zfnet,
@@ -34,6 +35,7 @@ from cnnkit.models import (  # noqa: F401  (they register their builders and cus
 from cnnkit.models.applications import pretrained
 from cnnkit.models.registry import (
     INPUT_KINDS,
+    TASK_KINDS,
     ImagenetWeights,
     ModelSpec,
     Reported,
@@ -44,5 +46,5 @@ from cnnkit.models.registry import (
     reported_accuracy,
 )
 
-__all__ = ["INPUT_KINDS", "ImagenetWeights", "ModelSpec", "Reported", "build", "get_spec", "list_models", "pretrained",
+__all__ = ["INPUT_KINDS", "TASK_KINDS", "ImagenetWeights", "ModelSpec", "Reported", "build", "get_spec", "list_models", "pretrained",
            "register", "reported_accuracy"]  # fmt: skip

@@ -26,6 +26,12 @@ INPUT_KINDS = {
     "de_grid": "differential-entropy features on the 9x9 scalp grid (9, 9, bands)",
     "eeg_window": "raw EEG windows (time steps, channels)",
     "points": "point clouds (points, 3 coordinates + features)",
+    "volumes": "volumes (height, width, depth, channels)",
+}
+
+TASK_KINDS = {
+    "classification": "one class per example",
+    "segmentation": "one class per pixel or voxel",
 }
 
 
@@ -84,6 +90,12 @@ class ModelSpec:
         fitted: for a dataset that the paper trained another configuration on, that dataset's name
             -> the registered configuration (PointCNN on MNIST points: ``pointcnn_mnist``);
             :func:`cnnkit.fitting.configuration` reads it.
+        task: what it predicts, a key of :data:`TASK_KINDS` (``"classification"``: one class per
+            example; ``"segmentation"``: one per pixel or voxel).
+        small_build: builder options (``input_shape`` among them) for a small but complete build,
+            every kind of layer present at a fraction of the cost, for checks that run every model
+            (the tests, ``bench/``); ``None`` when the default build is small enough or a smaller
+            input is all it takes (then the checks shrink the input themselves).
     """
 
     name: str
@@ -101,6 +113,8 @@ class ModelSpec:
     weights: ImagenetWeights | None = None
     backends: tuple[str, ...] = ("tensorflow", "jax", "torch")
     fitted: dict | None = None
+    task: str = "classification"
+    small_build: dict | None = None
 
     @property
     def pretrained(self) -> bool:
@@ -131,6 +145,8 @@ def register(*, summary: str, **facts):
         raise ValueError(f"fit_input must be 'pad' or 'resize', got {facts['fit_input']!r}.")
     if facts.get("takes", "images") not in INPUT_KINDS:
         raise ValueError(f"takes must be one of {sorted(INPUT_KINDS)}, got {facts['takes']!r}.")
+    if facts.get("task", "classification") not in TASK_KINDS:
+        raise ValueError(f"task must be one of {sorted(TASK_KINDS)}, got {facts['task']!r}.")
 
     def decorator(builder):
         name = getattr(builder, "__name__", "")
@@ -146,7 +162,8 @@ def register(*, summary: str, **facts):
 
 
 def list_models(filter: str | Sequence[str] = "*", *, exclude: str | Sequence[str] = (), kind: str | None = None,
-                pretrained: bool | None = None, reported: bool | None = None) -> list[str]:  # fmt: skip
+                pretrained: bool | None = None, reported: bool | None = None,
+                task: str | None = None) -> list[str]:  # fmt: skip
     """The registered model names, sorted, optionally narrowed down.
 
     Args:
@@ -155,14 +172,17 @@ def list_models(filter: str | Sequence[str] = "*", *, exclude: str | Sequence[st
         kind: only models that take this input (a key of :data:`INPUT_KINDS`, e.g. ``"images"``).
         pretrained: only models with (True) or without (False) ImageNet weights.
         reported: only models with (True) or without (False) a reported ImageNet accuracy.
+        task: only models that predict this (a key of :data:`TASK_KINDS`, e.g. ``"segmentation"``).
     """
     if kind is not None and kind not in INPUT_KINDS:
         raise ValueError(f"kind must be one of {sorted(INPUT_KINDS)}, got {kind!r}.")
+    if task is not None and task not in TASK_KINDS:
+        raise ValueError(f"task must be one of {sorted(TASK_KINDS)}, got {task!r}.")
     keep = [filter] if isinstance(filter, str) else list(filter)
     drop = [exclude] if isinstance(exclude, str) else list(exclude)
     return [name for name, spec in sorted(_REGISTRY.items())
             if any(fnmatchcase(name, p) for p in keep) and not any(fnmatchcase(name, p) for p in drop)
-            and (kind is None or spec.takes == kind)
+            and (kind is None or spec.takes == kind) and (task is None or spec.task == task)
             and (pretrained is None or spec.pretrained == pretrained)
             and (reported is None or (spec.reported is not None) == reported)]  # fmt: skip
 
