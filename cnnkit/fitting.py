@@ -15,9 +15,9 @@ The command line (training and evaluation), inference and the notebooks all call
 
 from __future__ import annotations
 
-from cnnkit.data.registry import get_dataset
+from cnnkit.data.registry import get_dataset, list_datasets
 from cnnkit.errors import CnnkitError, UnknownNameError
-from cnnkit.models.registry import INPUT_KINDS, get_spec, list_models
+from cnnkit.models.registry import INPUT_KINDS, TASK_KINDS, get_spec, list_models
 
 
 def input_options(model: str, dataset, input_shape=None) -> dict:
@@ -35,6 +35,7 @@ def input_options(model: str, dataset, input_shape=None) -> dict:
     and datasets that do not match, and :class:`CnnkitError` for colour images and a gray model.
     """
     spec, data = get_spec(model), get_dataset(dataset)
+    check_task(model, dataset)
     if (data.kind == "points") != (spec.takes == "points"):
         points_models = ", ".join(n for n in list_models() if get_spec(n).takes == "points")
         if data.kind == "points":
@@ -65,6 +66,25 @@ def input_options(model: str, dataset, input_shape=None) -> dict:
     if target is None:
         return {}
     return image_options(data.native_shape, target, spec.fit_input, model, dataset)
+
+
+# Which kind of dataset record (DatasetSpec.kind) holds each input kind of the model records.
+DATA_KIND_FOR_INPUT = {"images": "images", "points": "points", "de_grid": "eeg", "eeg_window": "eeg",
+                       "volumes": "volumes"}  # fmt: skip
+
+
+def check_task(model: str, dataset) -> None:
+    """Refuse, in one line naming both, a model and a dataset of different task kinds (a segmentation
+    network on a set of class labels, a classifier on masks), with the datasets the model can use."""
+    spec, data = get_spec(model), get_dataset(dataset)
+    if spec.task == data.task:
+        return
+    fitting = [name for name in list_datasets() if get_dataset(name).task == spec.task
+               and get_dataset(name).kind == DATA_KIND_FOR_INPUT.get(spec.takes)]  # fmt: skip
+    fix = (f"train it on {', '.join(fitting)}" if fitting else
+           f"no registered dataset carries {TASK_KINDS[spec.task]} labels yet")  # fmt: skip
+    raise UnknownNameError(f"{model} predicts {TASK_KINDS[spec.task]} ({spec.task}), but {dataset} carries "
+                           f"{TASK_KINDS[data.task]} ({data.task}); {fix}.")  # fmt: skip
 
 
 def configuration(model: str, dataset) -> str:

@@ -133,3 +133,24 @@ def test_segmentation_models_are_listed_by_task_and_save_and_load_in_safe_mode(t
                                    rtol=1e-5, atol=1e-6)  # fmt: skip
     with pytest.raises(ValueError, match="task must be one of"):
         list_models(task="detection")
+
+
+def test_a_model_and_a_dataset_of_different_tasks_are_refused_in_one_line(monkeypatch, capsys, tmp_path):
+    from cnnkit import cli
+    from cnnkit.data import registry
+    from cnnkit.errors import UnknownNameError
+    from cnnkit.fitting import check_task
+
+    assert cli.main(["train", "unet", "--out", str(tmp_path / "run")]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.count("\n") == 0 and "unet predicts one class per pixel" in message
+    assert "mnist_sample carries one class per example" in message and not (tmp_path / "run").exists()
+    masks = registry.DatasetSpec(name="masks_for_the_test", summary="a segmentation set", task="segmentation",
+                                 kind="images")
+    monkeypatch.setitem(registry.DATASETS, masks.name, masks)
+    with pytest.raises(UnknownNameError, match="lenet5 predicts one class per example .* masks_for_the_test "
+                                               "carries one class per pixel or voxel .*train it on cifar10, digits, fashion_mnist, mnist, mnist_sample[.]"):
+        check_task("lenet5", "masks_for_the_test")
+    with pytest.raises(UnknownNameError, match="train it on masks_for_the_test"):
+        check_task("unet", "digits")
+    check_task("unet_plus_plus", "masks_for_the_test")  # the same task: no error

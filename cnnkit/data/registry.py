@@ -62,6 +62,8 @@ class DatasetSpec:
         normalization: how a point file is brought to the set's frame before a model trained on
             it predicts (:func:`cnnkit.data.points.normalize_cloud`): ``"unit_sphere"`` or
             ``"mnist_box"`` (the PointCNN authors' bounding-box rule for MNIST).
+        task: what its labels are, a task kind as the model records name it: ``"classification"``
+            (one class per example) or ``"segmentation"`` (a mask: one class per pixel or voxel).
     """
 
     name: str
@@ -73,6 +75,7 @@ class DatasetSpec:
     max_images: int | None = None
     synthetic: bool = False
     reader: str | None = None
+    task: str = "classification"
     augmentation: tuple = ()
     normalization: str | None = None
 
