@@ -49,7 +49,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ log 
 
 import keras  # noqa: E402
 
-from cnnkit import backends, distribute, evaluation, launch, plots, runs  # noqa: E402
+from cnnkit import backends, distribute, launch, plots, runs  # noqa: E402
 from cnnkit.data import augment, folders  # noqa: E402
 from cnnkit.data.loading import load_dataset  # noqa: E402
 from cnnkit.data.registry import DATASETS, DatasetSpec, datasets_table, get_dataset, list_datasets  # noqa: E402
@@ -71,10 +71,11 @@ from cnnkit.files import (  # noqa: E402
     write_json,
     write_text,
 )
-from cnnkit.fitting import configuration, input_options  # noqa: E402
+from cnnkit.fitting import configuration, fitted_options, input_options  # noqa: E402
 from cnnkit.inference import check_output_file  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
+from cnnkit.tasks import scored_classes, task_of  # noqa: E402
 from cnnkit.training import train  # noqa: E402
 
 
@@ -198,7 +199,8 @@ def make_parser() -> argparse.ArgumentParser:
         choices=["shift", "none"],
         default="shift",
         help="random shifts of up to 8%% of the training images (default) or none; for a point set, the set's "
-        "own augmentation (turns about the up axis, scaling, jitter) unless none",
+        "own augmentation (turns about the up axis, scaling, jitter) unless none; none for a segmentation set "
+        "(its scenes already place every digit at random)",
     )
     run.add_argument("--seed", type=int, default=0, help="fixes the initialization, the shuffling and a folder's split")
     run.add_argument("--subjects", type=_positive_int, default=32, help="DEAP subjects to use (deap, deap_synthetic)")
@@ -249,6 +251,8 @@ def run_identity(args, dataset: DatasetSpec, options: dict, data_fingerprint: st
         identity["subjects"] = args.subjects
     if configuration(args.model, args.dataset) != args.model:
         identity["configuration"] = configuration(args.model, args.dataset)
+    if fitted_options(args.model, args.dataset):
+        identity["fitted_options"] = fitted_options(args.model, args.dataset)
     identity["data"] = data_fingerprint
     return identity
 
@@ -316,8 +320,9 @@ def _build_model(args, data):
     traceback."""
     with training_scope():
         try:
+            options = {**fitted_options(args.model, args.dataset), **dict(args.option)}
             return build(configuration(args.model, args.dataset), input_shape=data.info.input_shape,
-                         num_classes=data.info.num_classes, **dict(args.option))  # fmt: skip
+                         num_classes=data.info.num_classes, **options)  # fmt: skip
         except (ValueError, TypeError) as error:
             if not args.option or isinstance(error, CnnkitError):
                 raise  # a builder failing on its defaults is a bug: it keeps its traceback
@@ -341,6 +346,8 @@ def _load_data(args, dataset: DatasetSpec, options: dict, out: Path):
     if dataset.kind == "points":
         return load_dataset(args.dataset, batch_size=args.batch_size, augment=args.augment != "none", seed=args.seed,
                             download=not args.no_download)  # fmt: skip
+    if dataset.task == "segmentation":
+        return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed)
     folder = dataset.kind == "folder"
     return load_dataset(
         args.dataset,
@@ -384,11 +391,15 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
             f"Training {model.name} ({model.count_params():,} parameters) on {printable(args.dataset)} "
             f"{data.info.num_examples} for {epochs} epochs -> {printable(out)}"
         )
+        task = task_of(model)
+        loss, metrics = task.loss_and_metrics(model, data.info.num_classes, _scored(args, data))
         history = train(
             model,
             *_training_splits(args, data),
             epochs=epochs,
             learning_rate=args.learning_rate,
+            loss=loss,
+            metrics=metrics,
             out_dir=out,
             verbose=1 if sys.stdout.isatty() else 2,
         )
@@ -397,28 +408,27 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
         keras.distribution.set_distribution(None)
 
     best = runs.load_model_file(out / runs.MODEL, out)
-    result = evaluation.evaluate_classifier(best, data.test, data.info.class_names)
-    # The compiled loss on the predictions already made: no second pass over the test set.
-    test_loss = best.loss(result.predictions.y_true, result.predictions.scores)
+    task = task_of(best)
+    result = task.evaluate(best, data.test, data.info.class_names, _scored(args, data))
     with atomic_path(out / runs.REPORT) as temporary:
-        result.report.to_csv(temporary, errors="backslashreplace")
+        result.table.to_csv(temporary, errors="backslashreplace")
     plots.save_figure(
         plots.learning_curves(history, title=f"{best.name} on {data.info.name}"), out / runs.LEARNING_CURVES
     )
-    confusion = plots.confusion_heatmap(result.confusion, data.info.class_names)
-    if synthetic:
-        confusion.axes[0].set_title("SYNTHETIC data (not DEAP recordings)" if dataset.kind == "eeg"
-                                    else f"SYNTHETIC data ({data.info.name})", color="#b00020")  # fmt: skip
-    plots.save_figure(confusion, out / runs.CONFUSION_MATRIX)
+    for name, figure in result.figures.items():
+        if synthetic:
+            figure.axes[0].set_title("SYNTHETIC data (not DEAP recordings)" if dataset.kind == "eeg"
+                                     else f"SYNTHETIC data ({data.info.name})", color="#b00020")  # fmt: skip
+        plots.save_figure(figure, out / name)
     metrics = {
         "model": args.model,
         "configuration": configuration(args.model, args.dataset),
         "dataset": args.dataset,
+        "task": task.name,
         "synthetic": synthetic,
         "epochs": int(len(history)),
-        "test_accuracy": result.accuracy,
-        "test_loss": float(test_loss),
-        "best_val_accuracy": float(history["val_accuracy"].max()),
+        **result.summary,
+        f"best_val_{task.headline}": float(history[f"val_{task.headline}"].max()),
         "parameters": int(best.count_params()),
         "train_seconds": round(train_seconds, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
@@ -427,9 +437,17 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
         "processes": distribute.process_count(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
+    if fitted_options(args.model, args.dataset):
+        metrics["fitted_options"] = fitted_options(args.model, args.dataset)
     write_json(out / runs.METRICS, metrics)  # last: its presence marks the run as finished
-    print(f"Test accuracy {result.accuracy:.4f} in {metrics['total_seconds']:.1f} s; results in {printable(out)}")
+    label = {"accuracy": "accuracy", "mean_iou": "mean IoU"}[task.headline]
+    print(f"Test {label} {result.headline:.4f} in {metrics['total_seconds']:.1f} s; results in {printable(out)}")
     return metrics
+
+
+def _scored(args, data) -> list[int] | None:
+    """The classes the run's headline averages over (a segmentation set leaves its background out)."""
+    return scored_classes(data.info.num_classes, get_dataset(args.dataset).background_class)
 
 
 def run_predict(args) -> None:
@@ -454,7 +472,8 @@ def run_evaluate(args) -> None:
     from cnnkit.inference import evaluate_run, load_run
 
     metrics = evaluate_run(load_run(args.run), args.dataset, args.out)
-    print(f"Accuracy {metrics['accuracy']:.4f} on {metrics['examples']} images of {printable(args.dataset)}; "
+    label = {"accuracy": "Accuracy", "mean_iou": "Mean IoU"}[metrics["headline"]]
+    print(f"{label} {metrics[metrics['headline']]:.4f} on {metrics['examples']} images of {printable(args.dataset)}; "
           f"results in {printable(metrics['folder'])}")  # fmt: skip
 
 

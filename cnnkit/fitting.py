@@ -91,9 +91,17 @@ def configuration(model: str, dataset) -> str:
     """The registered configuration of ``model`` for ``dataset``: the one the paper trained on that
     dataset when the model's record names one (``pointcnn`` on ``mnist_points`` is ``pointcnn_mnist``,
     :attr:`ModelSpec.fitted`), else ``model`` itself."""
-    spec = get_spec(model)
-    name = dataset if isinstance(dataset, str) else None
-    return (spec.fitted or {}).get(name, model)
+    fitted = (get_spec(model).fitted or {}).get(dataset if isinstance(dataset, str) else None, model)
+    return fitted if isinstance(fitted, str) else model
+
+
+def fitted_options(model: str, dataset) -> dict:
+    """Builder options the model's record fits to ``dataset`` (:attr:`ModelSpec.fitted` mapping the
+    dataset to options instead of to another registered name): ``unet`` on ``mnist_scenes`` is
+    ``{"padding": "same", "base_width": 16}``; ``{}`` when there are none. Options given by the user
+    override them; ``build(model)`` itself stays the published network."""
+    fitted = (get_spec(model).fitted or {}).get(dataset if isinstance(dataset, str) else None)
+    return dict(fitted) if isinstance(fitted, dict) else {}
 
 
 def image_options(native, target, fit_input: str = "resize", model: str = "the model", dataset: str = "the dataset"):

@@ -162,8 +162,9 @@ def evaluate_run(run: Run, dataset: str, out_dir=None, batch_size: int = 128) ->
 
 def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
     """:func:`evaluate_run`'s work, in the locked folder ``out``."""
-    from cnnkit import evaluation, plots
+    from cnnkit import plots
     from cnnkit.data.loading import load_dataset
+    from cnnkit.tasks import scored_classes, task_of
 
     if is_folder_dataset(dataset):
         if takes_points(run):
@@ -182,14 +183,29 @@ def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
             f"{dataset} has the classes {list(class_names)} but the model was trained on {list(run.class_names)}; "
             "evaluate on data with the same classes."
         )
-    result = evaluation.evaluate_classifier(run.model, data, class_names)
+    task = task_of(run.model)
+    scored = None
+    if not is_folder_dataset(dataset):
+        check_task_of_run(run, task, dataset)
+        scored = scored_classes(len(class_names), get_dataset(dataset).background_class)
+    result = task.evaluate(run.model, data, class_names, scored)
     with atomic_path(out / runs.REPORT) as temporary:
-        result.report.to_csv(temporary, errors="backslashreplace")
-    plots.save_figure(plots.confusion_heatmap(result.confusion, class_names), out / runs.CONFUSION_MATRIX)
-    metrics = {"run": str(run.folder), "dataset": str(dataset), "accuracy": result.accuracy,
-               "examples": int(len(result.predictions.y_true))}  # fmt: skip
+        result.table.to_csv(temporary, errors="backslashreplace")
+    for name, figure in result.figures.items():
+        plots.save_figure(figure, out / name)
+    metrics = {"run": str(run.folder), "dataset": str(dataset), "task": task.name, "headline": task.headline,
+               task.headline: result.headline, "examples": result.examples,
+               **{key.removeprefix("test_"): value for key, value in result.summary.items()}}  # fmt: skip
     write_json(out / runs.METRICS, metrics)
     return {**metrics, "folder": str(out)}
+
+
+def check_task_of_run(run: Run, task, dataset: str) -> None:
+    """Refuse, in one line, to evaluate a run's model on a dataset of another task kind."""
+    carried = get_dataset(dataset).task
+    if carried != task.name:
+        raise CnnkitError(f"{run.folder.name} is a {task.name} model but {dataset} carries {carried} labels; "
+                          f"evaluate it on a {task.name} dataset.")  # fmt: skip
 
 
 def _fit_options(run: Run, dataset: str) -> dict:

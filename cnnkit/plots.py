@@ -26,12 +26,12 @@ def save_figure(figure: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> 
 
 
 def learning_curves(history: pd.DataFrame, title: str | None = None) -> plt.Figure:
-    """Training vs validation loss and accuracy per epoch.
+    """Training vs validation loss and accuracy (or, for masks, mean IoU) per epoch.
 
     ``history``: the DataFrame returned by :func:`cnnkit.training.train` (columns ``loss``,
-    ``val_loss`` and, when present, ``accuracy`` and ``val_accuracy``).
+    ``val_loss`` and, when present, ``accuracy`` / ``mean_iou`` and their ``val_`` columns).
     """
-    metrics = [m for m in ("loss", "accuracy") if m in history.columns]
+    metrics = [m for m in ("loss", "accuracy", "mean_iou") if m in history.columns]
     if not metrics:
         raise ValueError(f"history has no 'loss' or 'accuracy' column: {list(history.columns)}.")
     figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
@@ -70,6 +70,31 @@ def confusion_heatmap(confusion: np.ndarray, class_names, normalize: bool = Fals
     )
     axis.set(xlabel="predicted", ylabel="true", title="confusion matrix")
     figure.tight_layout()
+    return figure
+
+
+def mask_examples(examples, class_names, title: str | None = None) -> plt.Figure:
+    """One row per ``(image, true mask, predicted mask)``: the image, the truth and the prediction,
+    every class in its own colour (background black), with a legend of the class names."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    colours = ["black", *plt.get_cmap("tab20").colors[: len(class_names) - 1]]
+    cmap = ListedColormap(colours)
+    figure, axes = plt.subplots(len(examples), 3, figsize=(7, 2.3 * len(examples)), squeeze=False)
+    for row, (image, truth, predicted) in zip(axes, examples, strict=True):
+        row[0].imshow(np.squeeze(image), cmap="gray")
+        for axis, mask in zip(row[1:], (truth, predicted), strict=True):
+            axis.imshow(mask, cmap=cmap, vmin=0, vmax=len(class_names) - 1, interpolation="nearest")
+    for axis, label in zip(axes[0], ("image", "truth", "prediction"), strict=True):
+        axis.set_title(label)
+    for axis in axes.ravel():
+        axis.axis("off")
+    figure.legend(handles=[Patch(color=c, label=str(n)) for c, n in zip(colours, class_names, strict=True)],
+                  loc="center right", fontsize=8)  # fmt: skip
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0, 0.82, 1))
     return figure
 
 

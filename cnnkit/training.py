@@ -45,19 +45,17 @@ from cnnkit.callbacks import AtomicBestCheckpoint, EpochTimer, ResumableBackup, 
 from cnnkit.distribute import is_chief, model_scope, wait_for_all
 from cnnkit.errors import DiskFullError, RunDamagedError, RunExistsError
 from cnnkit.files import folder_lock, is_disk_full, megabytes, remove_orphaned_temporaries, require_free_space
-from cnnkit.models.losses import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
 
 
 def default_loss_and_metrics(model: keras.Model):
-    """The loss and metrics ``train`` compiles with when the model is not compiled yet.
+    """The loss and metrics ``train`` compiles with when the model is not compiled yet: its task's
+    (:func:`cnnkit.tasks.task_of`). Classifiers: sparse cross-entropy and accuracy, or for penalty
+    outputs (LeNet-5's RBF layer) :class:`cnnkit.models.losses.LeNetRBFLoss` and an argmin accuracy; segmentation networks:
+    sparse cross-entropy per pixel, pixel accuracy, mean IoU and mean Dice. Labels are integer class
+    indices (per example, or per pixel)."""
+    from cnnkit.tasks import task_of
 
-    Penalty outputs (LeNet-5's RBF layer) use :class:`LeNetRBFLoss` and an argmin accuracy;
-    probability outputs use sparse categorical cross-entropy and accuracy. Labels are
-    integer class indices in both cases.
-    """
-    if predicts_penalties(model):
-        return LeNetRBFLoss(), [penalty_accuracy_metric()]
-    return keras.losses.SparseCategoricalCrossentropy(), ["accuracy"]
+    return task_of(model).loss_and_metrics(model)
 
 
 def _resume_from_checkpoint(model: keras.Model, out: Path, logged: pd.DataFrame | None, monitor: str) -> int:

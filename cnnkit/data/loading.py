@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnkit.data import eeg, folders, images, points
+from cnnkit.data import eeg, folders, images, points, scenes
 from cnnkit.data.base import Dataset
 from cnnkit.data.registry import get_dataset
 
@@ -28,6 +28,7 @@ def load_dataset(
     exclude=(),
     kind: str = "de_grid",
     subjects: int = 32,
+    weight_map: bool = False,
 ) -> Dataset:
     """Load any dataset cnnkit knows, by name or path, as train / validation / test ``tf.data`` pipelines.
 
@@ -56,6 +57,8 @@ def load_dataset(
         kind, subjects: for ``"deap"`` and ``"deap_synthetic"``
             (:func:`cnnkit.data.eeg.load_eeg_dataset`): ``"de_grid"`` (9x9x4 differential-entropy
             grids) or ``"eeg_window"`` (raw windows), and how many subjects.
+        weight_map: for a segmentation set (``"mnist_scenes"``, :mod:`cnnkit.data.scenes`), batches
+            of ``(images, masks, weights)`` with U-Net's weight map as a per-pixel sample weight.
 
     Example:
         >>> data = load_dataset("digits", pad_to=32)
@@ -63,6 +66,13 @@ def load_dataset(
         (32, 32, 1)
     """
     spec = get_dataset(name)  # an unknown name fails here, with the known ones
+    if spec.task == "segmentation":
+        given = [key for key, value in {"pad_to": pad_to, "resize_to": resize_to, "channels": channels,
+                                         "augment": augment}.items() if value is not None]  # fmt: skip
+        if given or standardize:
+            raise ValueError(f"{', '.join(given + ['standardize'] * standardize)} are not available for the masks of "
+                             f"{name} yet: load it without them.")  # fmt: skip
+        return scenes.load_scene_dataset(name, batch_size=batch_size, seed=seed, weight_map=weight_map)
     if spec.kind == "points":
         image_options = {"pad_to": pad_to, "resize_to": resize_to, "channels": channels}
         given = [key for key, value in image_options.items() if value is not None] + (["standardize"] * standardize)

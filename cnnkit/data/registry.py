@@ -33,6 +33,7 @@ from cnnkit.data.deap_format import QUADRANTS
 from cnnkit.errors import UnknownNameError
 
 DIGITS = tuple(str(d) for d in range(10))
+SCENE_CLASSES = ("background", *DIGITS)  # mnist_scenes: class 1 + d is the digit d
 # DEAP's classes per input kind: valence low/high for the DE grids, the four quadrants for windows.
 EEG_CLASSES = {"de_grid": ("low valence", "high valence"), "eeg_window": QUADRANTS}
 
@@ -64,6 +65,8 @@ class DatasetSpec:
             ``"mnist_box"`` (the PointCNN authors' bounding-box rule for MNIST).
         task: what its labels are, a task kind as the model records name it: ``"classification"``
             (one class per example) or ``"segmentation"`` (a mask: one class per pixel or voxel).
+        background_class: a segmentation set's background class, which its headline scores (mean
+            IoU and Dice) leave out: the digits of a scene, not the empty canvas around them.
     """
 
     name: str
@@ -76,6 +79,7 @@ class DatasetSpec:
     synthetic: bool = False
     reader: str | None = None
     task: str = "classification"
+    background_class: int | None = None
     augmentation: tuple = ()
     normalization: str | None = None
 
@@ -124,6 +128,10 @@ DATASETS = {spec.name: spec for spec in (
     DatasetSpec(name="modelnet40", summary="ModelNet40: 12,311 CAD meshes, 40 classes, sampled to 1,024 points "
                 "(downloaded once)", kind="points", class_names=MODELNET40, native_shape=(1024, 3),
                 default_epochs=250, augmentation=MODELNET_AUGMENTATION, reader="cnnkit.data.points:modelnet40_splits", normalization="unit_sphere"),
+    DatasetSpec(name="mnist_scenes", summary="64x64 scenes of one to three real digits of mnist_sample, labelled "
+                "per pixel (background + ten digits; offline)", task="segmentation", class_names=SCENE_CLASSES,
+                native_shape=(64, 64, 1), default_epochs=12, background_class=0,
+                reader="cnnkit.data.scenes:mnist_scene_splits"),
     DatasetSpec(name="deap", summary="DEAP EEG, 32 subjects: your licensed files in data/deap/", kind="eeg",
                 default_epochs=30),
     DatasetSpec(name="deap_synthetic", summary="SYNTHETIC, written by cnnkit in DEAP's exact format", kind="eeg",

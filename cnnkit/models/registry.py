@@ -88,8 +88,10 @@ class ModelSpec:
             layers would leave nothing; the ImageNet families are not meant for less than 32).
         backends: the Keras backends it builds on (all three unless Keras itself lacks one).
         fitted: for a dataset that the paper trained another configuration on, that dataset's name
-            -> the registered configuration (PointCNN on MNIST points: ``pointcnn_mnist``);
-            :func:`cnnkit.fitting.configuration` reads it.
+            -> the registered configuration (PointCNN on MNIST points: ``pointcnn_mnist``), or ->
+            the builder options that fit the model to it (U-Net on the 64x64 digit scenes: 'same'
+            padding, a narrower base); :func:`cnnkit.fitting.configuration` and
+            :func:`cnnkit.fitting.fitted_options` read it.
         task: what it predicts, a key of :data:`TASK_KINDS` (``"classification"``: one class per
             example; ``"segmentation"``: one per pixel or voxel).
         small_build: builder options (``input_shape`` among them) for a small but complete build,

@@ -156,7 +156,8 @@ def _check_width(base_width: int, depth: int) -> None:
 
 @register(summary="U-Net as published (unpadded, 572x572 in, 388x388 out), one class per pixel", year=2015,
           paper=UNET_PAPER, parameters=31_030_658, task="segmentation",
-          small_build={"input_shape": (44, 44, 1), "base_width": 4, "depth": 2})  # fmt: skip
+          small_build={"input_shape": (44, 44, 1), "base_width": 4, "depth": 2},
+          fitted={"mnist_scenes": {"padding": "same", "base_width": 16}})  # fmt: skip
 def unet(input_shape=(572, 572, 1), num_classes=2, padding="valid", base_width=64, depth=4, dropout=0.5):
     """U-Net (see the module docstring). ``base_width`` channels at the first level, doubled at each
     of ``depth`` poolings (64 -> 1,024 as published); ``padding="same"`` keeps the output at the input
@@ -187,7 +188,8 @@ def unet(input_shape=(572, 572, 1), num_classes=2, padding="valid", base_width=6
 
 @register(summary="UNet++: nested, dense skip pathways, deep supervision and a pruned fast mode", year=2018,
           paper=UNET_PLUS_PLUS_PAPER, parameters=9_041_634, task="segmentation",
-          small_build={"input_shape": (16, 16, 1), "base_width": 4, "depth": 2})  # fmt: skip
+          small_build={"input_shape": (16, 16, 1), "base_width": 4, "depth": 2},
+          fitted={"mnist_scenes": {"base_width": 16}})  # fmt: skip
 def unet_plus_plus(input_shape=(96, 96, 1), num_classes=2, base_width=32, depth=4, deep_supervision=False):
     """UNet++ (see the module docstring) with the paper's widths (32 -> 512) and 'same' padding.
 

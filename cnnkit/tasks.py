@@ -1,0 +1,138 @@
+"""One record per task kind: what differs between predicting one class per example and one class
+per pixel. Training, the command line's run reports and ``evaluate`` read it from here; there is no
+second training path.
+
+=============== ======================== ============================= ===========================
+task            target (per example)     loss, metrics (training)      report (test split)
+=============== ======================== ============================= ===========================
+classification  a class index            cross-entropy, accuracy       per-class precision/recall,
+                                                                       confusion matrix
+segmentation    a mask (height, width)   cross-entropy (per-pixel      per-class IoU and Dice,
+                of class indices         weights if given), pixel      predicted masks beside
+                                         accuracy, mean IoU, mean Dice the truth
+=============== ======================== ============================= ===========================
+
+A model's task is what its output says: one score vector per example, or one per pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+
+from cnnkit import backends, plots
+from cnnkit.segmentation import mask_metrics, mask_report
+
+
+@dataclass
+class TaskEvaluation:
+    """A trained model on a test split: ``headline`` (the figure a run is reported by, under the
+    record's ``headline`` name), ``summary`` (every figure, for ``metrics.json``), ``table`` (one row
+    per class, ``report.csv``) and ``figures`` (file name -> matplotlib figure)."""
+
+    headline: float
+    summary: dict
+    table: pd.DataFrame
+    figures: dict
+    examples: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskSpec:
+    """What one task kind needs. ``headline``: the metric a run is reported by (``test_<headline>``
+    and ``best_val_<headline>`` in ``metrics.json``); ``target``: what a label is;
+    ``loss_and_metrics(model, num_classes, scored)``: for compiling; ``evaluate(model, dataset,
+    class_names, scored)``: a :class:`TaskEvaluation`. ``scored``: the class indices the headline
+    averages over (a segmentation set leaves its background out), or ``None`` for all."""
+
+    name: str
+    target: str
+    headline: str
+    loss_and_metrics: Callable
+    evaluate: Callable
+
+
+# --- classification ------------------------------------------------------------------------------
+
+
+def _classification_loss_and_metrics(model, num_classes=None, scored=None):
+    from cnnkit.models.losses import LeNetRBFLoss, penalty_accuracy_metric, predicts_penalties
+
+    if predicts_penalties(model):
+        return LeNetRBFLoss(), [penalty_accuracy_metric()]
+    return keras.losses.SparseCategoricalCrossentropy(), ["accuracy"]
+
+
+def _evaluate_classification(model, dataset, class_names, scored=None) -> TaskEvaluation:
+    from cnnkit.evaluation import evaluate_classifier
+
+    result = evaluate_classifier(model, dataset, class_names)
+    loss = float(model.loss(result.predictions.y_true, result.predictions.scores)) if model.loss else float("nan")
+    return TaskEvaluation(headline=result.accuracy, summary={"test_accuracy": result.accuracy, "test_loss": loss},
+                          table=result.report, examples=int(len(result.predictions.y_true)),
+                          figures={"confusion_matrix.png": plots.confusion_heatmap(result.confusion, class_names)})  # fmt: skip
+
+
+# --- segmentation --------------------------------------------------------------------------------
+
+
+def _segmentation_loss_and_metrics(model, num_classes=None, scored=None):
+    classes = num_classes or model.output_shape[-1]
+    return keras.losses.SparseCategoricalCrossentropy(), mask_metrics(classes, scored)
+
+
+def predict_masks(model, dataset, keep=4):
+    """``(y_true, y_pred, weights or None, examples)`` over a pipeline of ``(images, masks[,
+    weights])`` batches: integer masks, and the first ``keep`` ``(image, truth, prediction)``."""
+    truths, predictions, weights, examples = [], [], [], []
+    for batch in dataset:
+        images, masks = np.asarray(batch[0]), np.asarray(batch[1])
+        predicted = np.asarray(backends.forward(model, images)).argmax(axis=-1)
+        truths.append(masks)
+        predictions.append(predicted)
+        if len(batch) > 2:
+            weights.append(np.asarray(batch[2]))
+        for image, truth, guess in zip(images, masks, predicted, strict=True):
+            if len(examples) < keep:
+                examples.append((image, truth, guess))
+    if not truths:
+        raise ValueError("The dataset is empty: there is nothing to predict.")
+    return np.concatenate(truths), np.concatenate(predictions), (np.concatenate(weights) if weights else None), examples
+
+
+def _evaluate_segmentation(model, dataset, class_names, scored=None) -> TaskEvaluation:
+    truth, predicted, weights, examples = predict_masks(model, dataset)
+    table, summary = mask_report(truth, predicted, class_names, weights=weights, scored=scored)
+    summary = {f"test_{key}": value for key, value in summary.items()}
+    summary["test_iou"] = {str(name): (None if np.isnan(v) else float(v)) for name, v in table["iou"].items()}
+    return TaskEvaluation(headline=summary["test_mean_iou"], summary=summary, table=table, examples=int(len(truth)),
+                          figures={"masks.png": plots.mask_examples(examples, class_names)})  # fmt: skip
+
+
+TASKS = {
+    "classification": TaskSpec(name="classification", target="a class index per example", headline="accuracy",
+                               loss_and_metrics=_classification_loss_and_metrics,
+                               evaluate=_evaluate_classification),
+    "segmentation": TaskSpec(name="segmentation", target="a mask of class indices per example (height, width)",
+                             headline="mean_iou", loss_and_metrics=_segmentation_loss_and_metrics,
+                             evaluate=_evaluate_segmentation),
+}  # fmt: skip
+
+
+def task_of(model: keras.Model) -> TaskSpec:
+    """The task a model performs, read from its output: ``(batch, classes)`` is classification,
+    ``(batch, height, width[, depth], classes)`` segmentation."""
+    shape = model.output_shape
+    if isinstance(shape, list):
+        raise ValueError(f"{model.name} has {len(shape)} outputs; cnnkit trains and reports models with one "
+                         "(for a deeply supervised UNet++, see cnnkit.models.unet.unet_plus_plus_inference).")  # fmt: skip
+    return TASKS["classification" if len(shape) == 2 else "segmentation"]
+
+
+def scored_classes(num_classes: int, background: int | None) -> list[int] | None:
+    """The classes a headline averages over: every class but the dataset's background, if any."""
+    return None if background is None else [c for c in range(num_classes) if c != background]
