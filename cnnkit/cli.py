@@ -175,6 +175,8 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("images", nargs="+", type=Path, help="image files or folders")
     ask.add_argument("--top", type=_positive_int, default=1, help="the K most probable classes")
     ask.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+    ask.add_argument("--masks", type=Path, help="for a segmentation run, where the predicted masks go as palette "
+                     "PNGs (default RUN/masks-<time>)")  # fmt: skip
 
     check = commands.add_parser("evaluate", help="evaluate a trained run on a dataset or an image folder",
                                 parents=[common])  # fmt: skip
@@ -458,7 +460,19 @@ def run_predict(args) -> None:
 
     if args.csv is not None:
         check_output_file(args.csv)  # before predicting: a bad path must not cost the predictions
-    table = predict_files(load_run(args.run), args.images, top=args.top)
+    run = load_run(args.run)
+    if len(run.model.output_shape) > 2:  # a segmentation run: one mask per image
+        from cnnkit.inference import predict_mask_files
+
+        masks = args.masks or Path(args.run) / f"masks-{time.strftime('%Y%m%d-%H%M%S')}"
+        table = predict_mask_files(run, args.images, masks)
+        for path, mask, classes in table.itertuples(index=False, name=None):
+            print(f"{path}\t{mask}\t{classes}")
+        if args.csv is not None:
+            with atomic_path(args.csv) as temporary:
+                table.to_csv(temporary, index=False, errors="backslashreplace")
+        return
+    table = predict_files(run, args.images, top=args.top)
     # Tab-separated, quoted as CSV quotes: a class name holding a tab or a newline stays one field.
     lines = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
     for path, rank, name, probability in table.itertuples(index=False, name=None):

@@ -122,6 +122,9 @@ def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.D
     """
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}.")
+    if len(run.model.output_shape) > 2:
+        raise CnnkitError(f"{run.folder.name} predicts a mask per image, not a class: use predict_mask_files "
+                          "(the command line's predict does).")  # fmt: skip
     if takes_points(run):
         paths = point_paths(sources)
         clouds = read_clouds(run, paths)
@@ -142,6 +145,47 @@ def predict_files(run: Run, sources, top: int = 1, batch_size: int = 32) -> pd.D
         for i, path in enumerate(paths)
         for rank, k in enumerate(order[i])
     ]
+    return pd.DataFrame(rows)
+
+
+def mask_palette(num_classes: int) -> list[int]:
+    """The PNG palette of predicted masks, ``[r, g, b, ...]`` per class: background black, then the
+    colours :func:`cnnkit.plots.mask_examples` draws the classes in (the pixel value is the class)."""
+    from matplotlib import colormaps
+
+    colours = [(0.0, 0.0, 0.0), *colormaps["tab20"].colors[: num_classes - 1]]
+    return [round(255 * channel) for colour in colours for channel in colour]
+
+
+def predict_mask_files(run: Run, sources, out_folder, batch_size: int = 32) -> pd.DataFrame:
+    """For a segmentation run: every image in ``sources`` (files or folders, each checked first)
+    brought to the run's input, its predicted mask brought back to the image's own size (nearest
+    neighbour) and written to ``out_folder`` as a palette PNG whose pixel values are the class
+    indices (``<name>.png``, ``<name>-2.png`` for a second file of that name). One row per image:
+    ``path``, ``mask`` (the file written) and ``classes`` (those present, largest share first)."""
+    from PIL import Image
+
+    paths, problems = image_paths(sources)
+    folders.check_image_files(paths, listing_problems=problems)
+    out = prepare_folder(out_folder)
+    height, width, channels = run.input_shape
+    dataset = folders.file_pipeline(paths, np.zeros(len(paths)), (height, width), channels, batch_size)
+    masks = np.concatenate([np.asarray(backends.forward(run.model, x)).argmax(axis=-1) for x, _ in dataset])
+    palette, rows, taken = mask_palette(len(run.class_names)), [], set()
+    for path, mask in zip(paths, masks, strict=True):
+        with Image.open(path) as original:
+            size = original.size
+        picture = Image.fromarray(mask.astype(np.uint8), mode="P").resize(size, Image.Resampling.NEAREST)
+        picture.putpalette(palette)
+        stem, number = Path(path).stem, 1
+        while (name := f"{stem}.png" if number == 1 else f"{stem}-{number}.png") in taken:
+            number += 1
+        taken.add(name)
+        with atomic_path(out / name) as temporary:
+            picture.save(temporary)
+        counts = np.bincount(np.asarray(picture).ravel(), minlength=len(run.class_names))
+        present = [f"{run.class_names[k]} {counts[k] / counts.sum():.1%}" for k in np.argsort(-counts) if counts[k]]
+        rows.append({"path": printable(path), "mask": printable(out / name), "classes": ", ".join(present)})
     return pd.DataFrame(rows)
 
 

@@ -226,11 +226,12 @@ def load_model_file(path, folder) -> keras.Model:
 
 def outputs_class_scores(model: keras.Model) -> str | None:
     """``None`` when ``model`` outputs one score per class that can be turned into
-    probabilities (a softmax, or LeNet-5's RBF penalties); otherwise what is wrong."""
+    probabilities (a softmax, or LeNet-5's RBF penalties), per example or, for a segmentation
+    network, per pixel; otherwise what is wrong."""
     from cnnkit.models.losses import predicts_penalties  # here: reading run files needs no model code
 
     shape = model.output_shape
-    if isinstance(shape, list) or len(shape) != 2 or shape[-1] is None or shape[-1] < 2:
+    if isinstance(shape, list) or len(shape) < 2 or shape[-1] is None or shape[-1] < 2:
         return f"its output has shape {shape}, not one score per class for at least two classes"
     if predicts_penalties(model):
         return None
@@ -284,7 +285,7 @@ def load_run(folder) -> Run:
     model = load_model_file(path, folder)
     problem = outputs_class_scores(model)
     if problem is not None:
-        raise RunFolderError(f"The model in {folder} cannot classify: {problem}.")
+        raise RunFolderError(f"The model in {folder} cannot classify or segment: {problem}.")
     classes = read_class_names(folder, model.output_shape[-1])
     settings_file = folder / SETTINGS
     try:

@@ -82,10 +82,23 @@ def test_the_scene_pipelines_yield_images_masks_and_optional_weight_maps():
         load_dataset("mnist_scenes", pad_to=72)
 
 
-def test_train_unet_on_the_scenes_writes_a_segmentation_run(tmp_path, monkeypatch):
+@pytest.fixture
+def three_steps_per_epoch():
+    """Keras' own debugging limit on the steps of every epoch: a short run, reset afterwards."""
+    import keras
+
+    keras.config.set_max_steps_per_epoch(3)
+    yield
+    keras.config.set_max_steps_per_epoch(None)
+
+
+def test_train_unet_on_the_scenes_writes_a_segmentation_run_that_evaluates_and_predicts_masks(
+    tmp_path, capsys, three_steps_per_epoch
+):
+    from PIL import Image
+
     from cnnkit import cli
 
-    monkeypatch.setenv("KERAS_MAX_STEPS_PER_EPOCH", "3")  # Keras' own limit: a short run
     out = tmp_path / "run"
     assert cli.main(["train", "unet", "--dataset", "mnist_scenes", "--epochs", "1", "-o", "base_width=2",
                      "--out", str(out)]) == 0  # fmt: skip
@@ -98,3 +111,24 @@ def test_train_unet_on_the_scenes_writes_a_segmentation_run(tmp_path, monkeypatc
     assert report[0] == ",iou,dice,support" and len(report) == 12
     assert (out / "masks.png").stat().st_size > 1000 and (out / "learning_curves.png").is_file()
     assert json.loads((out / "settings.json").read_text())["fitted_options"] == {"padding": "same", "base_width": 16}
+
+    # evaluate: the same scores on the test split, in a new folder
+    assert cli.main(["evaluate", str(out), "--dataset", "mnist_scenes", "--out", str(tmp_path / "check")]) == 0
+    evaluated = json.loads((tmp_path / "check" / "metrics.json").read_text())
+    assert evaluated["task"] == "segmentation" and evaluated["examples"] == 600
+    assert evaluated["mean_iou"] == pytest.approx(metrics["test_mean_iou"], abs=1e-6)
+    assert (tmp_path / "check" / "masks.png").is_file() and "Mean IoU" in capsys.readouterr().out
+    assert cli.main(["evaluate", str(out), "--dataset", "digits", "--out", str(tmp_path / "wrong")]) != 0
+    assert "carries one class per example" in capsys.readouterr().err
+    # predict: a palette PNG mask per image, at the image's own size
+    scenes = mnist_scene_splits()["test"]
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(scenes["images"][0, ..., 0]).save(images / "first.png")
+    Image.fromarray(scenes["images"][1, ..., 0]).resize((96, 80)).save(images / "larger.png")
+    assert cli.main(["predict", str(out), str(images), "--masks", str(tmp_path / "masks")]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 2 and all(line.count("\t") == 2 for line in printed)
+    with Image.open(tmp_path / "masks" / "larger.png") as mask:
+        assert mask.mode == "P" and mask.size == (96, 80) and np.asarray(mask).max() <= 10
+        assert mask.getpalette()[:6] == [0, 0, 0, 31, 119, 180]  # background black, "0" tab20's blue
