@@ -98,7 +98,7 @@ def configuration(model: str, dataset) -> str:
 def fitted_options(model: str, dataset) -> dict:
     """Builder options the model's record fits to ``dataset`` (:attr:`ModelSpec.fitted` mapping the
     dataset to options instead of to another registered name): ``unet`` on ``mnist_scenes`` is
-    ``{"padding": "same", "base_width": 16}``; ``{}`` when there are none. Options given by the user
+    ``{"padding": "same", "base_width": 8}``; ``{}`` when there are none. Options given by the user
     override them; ``build(model)`` itself stays the published network."""
     fitted = (get_spec(model).fitted or {}).get(dataset if isinstance(dataset, str) else None)
     return dict(fitted) if isinstance(fitted, dict) else {}

@@ -25,6 +25,7 @@ def test_train_writes_the_whole_run_folder(tmp_path, capsys):
     history = pd.read_csv(out / "history.csv")
     assert len(history) == 2 and "val_accuracy" in history
     assert metrics["epochs"] == 2 and metrics["model"] == "lenet5_classic"
+    assert metrics["settings"]["batch_size"] == 32 and metrics["task"] == "classification"  # the defaults
     # The reported accuracy is that of the saved model, recomputed here independently.
     from cnnkit.data import load_dataset
 

@@ -103,14 +103,15 @@ def test_train_unet_on_the_scenes_writes_a_segmentation_run_that_evaluates_and_p
     assert cli.main(["train", "unet", "--dataset", "mnist_scenes", "--epochs", "1", "-o", "base_width=2",
                      "--out", str(out)]) == 0  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["task"] == "segmentation" and metrics["fitted_options"] == {"padding": "same", "base_width": 16}
+    assert metrics["task"] == "segmentation" and metrics["fitted_options"] == {"padding": "same", "base_width": 8}
     assert metrics["settings"]["option"] == [["base_width", 2]]  # the user's option wins over the fitted one
+    assert metrics["settings"]["batch_size"] == 16  # the dataset's default batch (the image sets': 32)
     assert 0 <= metrics["test_mean_iou"] <= 1 and 0 <= metrics["test_pixel_accuracy"] <= 1
     assert set(metrics["test_iou"]) == {"background", *map(str, range(10))} and "best_val_mean_iou" in metrics
     report = (out / "report.csv").read_text().splitlines()
     assert report[0] == ",iou,dice,support" and len(report) == 12
     assert (out / "masks.png").stat().st_size > 1000 and (out / "learning_curves.png").is_file()
-    assert json.loads((out / "settings.json").read_text())["fitted_options"] == {"padding": "same", "base_width": 16}
+    assert json.loads((out / "settings.json").read_text())["fitted_options"] == {"padding": "same", "base_width": 8}
 
     # evaluate: the same scores on the test split, in a new folder
     assert cli.main(["evaluate", str(out), "--dataset", "mnist_scenes", "--out", str(tmp_path / "check")]) == 0

@@ -52,6 +52,7 @@ class DatasetSpec:
             of a point set (x, y, z, then features).
         default_epochs: epochs when ``--epochs`` is not given (enough for LeNet-5 to converge
             on the image sets).
+        default_batch_size: examples per batch when ``--batch-size`` is not given.
         max_images: the most images its files may hold; a file that claims more is refused
             before anything is allocated.
         synthetic: True when cnnkit generates the data (never recorded).
@@ -75,6 +76,7 @@ class DatasetSpec:
     class_names: tuple[str, ...] = ()
     native_shape: tuple[int, ...] | None = None
     default_epochs: int = 20
+    default_batch_size: int = 32
     max_images: int | None = None
     synthetic: bool = False
     reader: str | None = None
@@ -130,7 +132,7 @@ DATASETS = {spec.name: spec for spec in (
                 default_epochs=250, augmentation=MODELNET_AUGMENTATION, reader="cnnkit.data.points:modelnet40_splits", normalization="unit_sphere"),
     DatasetSpec(name="mnist_scenes", summary="64x64 scenes of one to three real digits of mnist_sample, labelled "
                 "per pixel (background + ten digits; offline)", task="segmentation", class_names=SCENE_CLASSES,
-                native_shape=(64, 64, 1), default_epochs=12, background_class=0,
+                native_shape=(64, 64, 1), default_epochs=16, default_batch_size=16, background_class=0,
                 reader="cnnkit.data.scenes:mnist_scene_splits"),
     DatasetSpec(name="deap", summary="DEAP EEG, 32 subjects: your licensed files in data/deap/", kind="eeg",
                 default_epochs=30),
