@@ -230,3 +230,54 @@ def svm_classifier(c: float = 1.0):
         return model.predict(x_test.reshape(len(x_test), -1))
 
     return fit_predict
+
+
+# --- what each task kind's record names as its evaluation (cnnkit.tasks) ---------------------------
+
+
+def evaluate_classification(model, dataset, class_names, scored=None):
+    """A classifier on a test pipeline, as a run reports it: accuracy and loss, the per-class
+    report and the confusion matrix (:class:`cnnkit.tasks.TaskEvaluation`)."""
+    from cnnkit import plots
+    from cnnkit.tasks import TaskEvaluation
+
+    result = evaluate_classifier(model, dataset, class_names)
+    loss = float(model.loss(result.predictions.y_true, result.predictions.scores)) if model.loss else float("nan")
+    return TaskEvaluation(headline=result.accuracy, summary={"test_accuracy": result.accuracy, "test_loss": loss},
+                          table=result.report, examples=int(len(result.predictions.y_true)),
+                          figures={"confusion_matrix.png": plots.confusion_heatmap(result.confusion, class_names)})  # fmt: skip
+
+
+def predict_masks(model, dataset, keep: int = 4):
+    """``(y_true, y_pred, weights or None, examples)`` over a pipeline of ``(images, masks[,
+    weights])`` batches: integer masks (n, height, width), and the first ``keep`` ``(image, truth,
+    prediction)`` triples."""
+    truths, predictions, weights, examples = [], [], [], []
+    for batch in dataset:
+        images, masks = np.asarray(batch[0]), np.asarray(batch[1])
+        predicted = np.asarray(backends.forward(model, images)).argmax(axis=-1)
+        truths.append(masks)
+        predictions.append(predicted)
+        if len(batch) > 2:
+            weights.append(np.asarray(batch[2]))
+        for image, truth, guess in zip(images, masks, predicted, strict=True):
+            if len(examples) < keep:
+                examples.append((image, truth, guess))
+    if not truths:
+        raise ValueError("The dataset is empty: there is nothing to predict.")
+    return np.concatenate(truths), np.concatenate(predictions), (np.concatenate(weights) if weights else None), examples
+
+
+def evaluate_segmentation(model, dataset, class_names, scored=None):
+    """A segmentation network on a test pipeline: pixel accuracy, mean IoU and Dice over the classes
+    ``scored``, IoU per class, the per-class table and masks drawn beside the truth."""
+    from cnnkit import plots
+    from cnnkit.segmentation import mask_report
+    from cnnkit.tasks import TaskEvaluation
+
+    truth, predicted, weights, examples = predict_masks(model, dataset)
+    table, summary = mask_report(truth, predicted, class_names, weights=weights, scored=scored)
+    summary = {f"test_{key}": value for key, value in summary.items()}
+    summary["test_iou"] = {str(name): (None if np.isnan(v) else float(v)) for name, v in table["iou"].items()}
+    return TaskEvaluation(headline=summary["test_mean_iou"], summary=summary, table=table, examples=int(len(truth)),
+                          figures={"masks.png": plots.mask_examples(examples, class_names)})  # fmt: skip

@@ -17,15 +17,14 @@ A model's task is what its output says: one score vector per example, or one per
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 import keras
-import numpy as np
 import pandas as pd
 
-from cnnkit import backends, plots
-from cnnkit.segmentation import mask_metrics, mask_report
+from cnnkit.segmentation import mask_metrics
 
 
 @dataclass
@@ -46,17 +45,23 @@ class TaskSpec:
     """What one task kind needs. ``headline``: the metric a run is reported by (``test_<headline>``
     and ``best_val_<headline>`` in ``metrics.json``); ``target``: what a label is;
     ``loss_and_metrics(model, num_classes, scored)``: for compiling; ``evaluate(model, dataset,
-    class_names, scored)``: a :class:`TaskEvaluation`. ``scored``: the class indices the headline
+    class_names, scored)``: a :class:`TaskEvaluation`, by the function ``evaluator`` names. ``scored``: the class indices the headline
     averages over (a segmentation set leaves its background out), or ``None`` for all."""
 
     name: str
     target: str
     headline: str
     loss_and_metrics: Callable
-    evaluate: Callable
+    evaluator: str
+
+    def evaluate(self, model, dataset, class_names, scored=None) -> TaskEvaluation:
+        """Run the task's evaluation (``evaluator``, a ``"module:function"`` named rather than
+        imported, so that training can read this record without importing evaluation)."""
+        module, _, function = self.evaluator.partition(":")
+        return getattr(importlib.import_module(module), function)(model, dataset, class_names, scored)
 
 
-# --- classification ------------------------------------------------------------------------------
+# --- loss and metrics ----------------------------------------------------------------------------
 
 
 def _classification_loss_and_metrics(model, num_classes=None, scored=None):
@@ -67,59 +72,18 @@ def _classification_loss_and_metrics(model, num_classes=None, scored=None):
     return keras.losses.SparseCategoricalCrossentropy(), ["accuracy"]
 
 
-def _evaluate_classification(model, dataset, class_names, scored=None) -> TaskEvaluation:
-    from cnnkit.evaluation import evaluate_classifier
-
-    result = evaluate_classifier(model, dataset, class_names)
-    loss = float(model.loss(result.predictions.y_true, result.predictions.scores)) if model.loss else float("nan")
-    return TaskEvaluation(headline=result.accuracy, summary={"test_accuracy": result.accuracy, "test_loss": loss},
-                          table=result.report, examples=int(len(result.predictions.y_true)),
-                          figures={"confusion_matrix.png": plots.confusion_heatmap(result.confusion, class_names)})  # fmt: skip
-
-
-# --- segmentation --------------------------------------------------------------------------------
-
-
 def _segmentation_loss_and_metrics(model, num_classes=None, scored=None):
     classes = num_classes or model.output_shape[-1]
     return keras.losses.SparseCategoricalCrossentropy(), mask_metrics(classes, scored)
 
 
-def predict_masks(model, dataset, keep=4):
-    """``(y_true, y_pred, weights or None, examples)`` over a pipeline of ``(images, masks[,
-    weights])`` batches: integer masks, and the first ``keep`` ``(image, truth, prediction)``."""
-    truths, predictions, weights, examples = [], [], [], []
-    for batch in dataset:
-        images, masks = np.asarray(batch[0]), np.asarray(batch[1])
-        predicted = np.asarray(backends.forward(model, images)).argmax(axis=-1)
-        truths.append(masks)
-        predictions.append(predicted)
-        if len(batch) > 2:
-            weights.append(np.asarray(batch[2]))
-        for image, truth, guess in zip(images, masks, predicted, strict=True):
-            if len(examples) < keep:
-                examples.append((image, truth, guess))
-    if not truths:
-        raise ValueError("The dataset is empty: there is nothing to predict.")
-    return np.concatenate(truths), np.concatenate(predictions), (np.concatenate(weights) if weights else None), examples
-
-
-def _evaluate_segmentation(model, dataset, class_names, scored=None) -> TaskEvaluation:
-    truth, predicted, weights, examples = predict_masks(model, dataset)
-    table, summary = mask_report(truth, predicted, class_names, weights=weights, scored=scored)
-    summary = {f"test_{key}": value for key, value in summary.items()}
-    summary["test_iou"] = {str(name): (None if np.isnan(v) else float(v)) for name, v in table["iou"].items()}
-    return TaskEvaluation(headline=summary["test_mean_iou"], summary=summary, table=table, examples=int(len(truth)),
-                          figures={"masks.png": plots.mask_examples(examples, class_names)})  # fmt: skip
-
-
 TASKS = {
     "classification": TaskSpec(name="classification", target="a class index per example", headline="accuracy",
                                loss_and_metrics=_classification_loss_and_metrics,
-                               evaluate=_evaluate_classification),
+                               evaluator="cnnkit.evaluation:evaluate_classification"),
     "segmentation": TaskSpec(name="segmentation", target="a mask of class indices per example (height, width)",
                              headline="mean_iou", loss_and_metrics=_segmentation_loss_and_metrics,
-                             evaluate=_evaluate_segmentation),
+                             evaluator="cnnkit.evaluation:evaluate_segmentation"),
 }  # fmt: skip
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnnkit import cli
+from cnnkit import cli, evaluation
 from cnnkit.errors import FolderLockedError, OutputFolderError, TrainingDivergedError
 from cnnkit.files import folder_lock, prepare_folder
 from cnnkit.models import build
@@ -141,7 +141,7 @@ def test_reports_interrupted_after_training_are_finished_by_the_same_command(tmp
         raise KeyboardInterrupt("killed after run.json, before the reports")
 
     with monkeypatch.context() as patch:
-        patch.setattr(cli.evaluation, "evaluate_classifier", killed)
+        patch.setattr(evaluation, "evaluate_classifier", killed)
         with pytest.raises(KeyboardInterrupt):
             cli.main(argv)
     assert (out / "run.json").exists() and not (out / "metrics.json").exists()
@@ -165,7 +165,7 @@ def test_a_rerun_with_other_settings_is_refused_instead_of_mixed_in(tmp_path, mo
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
         patch.setattr(
-            cli.evaluation, "evaluate_classifier", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
+            evaluation, "evaluate_classifier", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)
         )
         with pytest.raises(KeyboardInterrupt):
             cli.main(["train", "lenet5", "--dataset", "digits", "--epochs", "1", "--out", str(out)])

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from cnnkit import cli, load_dataset
+from cnnkit import cli, evaluation, load_dataset
 from cnnkit.data import registry
 
 pytestmark = pytest.mark.fast  # runs on both stacks (see pyproject.toml)
@@ -19,7 +19,8 @@ def test_the_datasets_command_lists_every_dataset_the_train_command_accepts(caps
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "_train_and_report", lambda args, *rest: routed.append(args.dataset) or {})
     for name in listed[:-1]:
-        model = {"eeg": "ccnn", "points": "pointnet"}.get(registry.get_dataset(name).kind, "lenet5")
+        spec = registry.get_dataset(name)
+        model = "unet" if spec.task == "segmentation" else {"eeg": "ccnn", "points": "pointnet"}.get(spec.kind, "lenet5")
         assert cli.main(["train", model, "--dataset", name, "--out", f"{name}-run"]) == 0, capsys.readouterr().err
     assert routed == listed[:-1]
 
@@ -47,7 +48,7 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("a bug inside the evaluation, not bad input")
 
-    monkeypatch.setattr(cli.evaluation, "evaluate_classifier", broken)
+    monkeypatch.setattr(evaluation, "evaluate_classifier", broken)
     with pytest.raises(ValueError, match="a bug inside the evaluation"):  # not turned into exit 2
         cli.main(["train", "lenet5", "--dataset", "digits", "--epochs", "1", "--out", str(tmp_path / "run")])
     monkeypatch.undo()
