@@ -11,6 +11,12 @@ from cnnkit.data.base import Dataset
 from cnnkit.data.registry import get_dataset
 
 
+def _given(standardize: bool, **options) -> list[str]:
+    """The names of the image options that were set (not ``None``), then ``standardize`` if it was:
+    what a loader that takes none of them names in its refusal."""
+    return [key for key, value in options.items() if value is not None] + ["standardize"] * bool(standardize)
+
+
 def load_dataset(
     name: str = "mnist_sample",
     *,
@@ -67,15 +73,12 @@ def load_dataset(
     """
     spec = get_dataset(name)  # an unknown name fails here, with the known ones
     if spec.task == "segmentation":
-        given = [key for key, value in {"pad_to": pad_to, "resize_to": resize_to, "channels": channels,
-                                         "augment": augment}.items() if value is not None]  # fmt: skip
-        if given or standardize:
-            raise ValueError(f"{', '.join(given + ['standardize'] * standardize)} are not available for the masks of "
-                             f"{name} yet: load it without them.")  # fmt: skip
+        given = _given(standardize, pad_to=pad_to, resize_to=resize_to, channels=channels, augment=augment)
+        if given:
+            raise ValueError(f"{', '.join(given)} are not available for the masks of {name} yet: load it without them.")
         return scenes.load_scene_dataset(name, batch_size=batch_size, seed=seed, weight_map=weight_map)
     if spec.kind == "points":
-        image_options = {"pad_to": pad_to, "resize_to": resize_to, "channels": channels}
-        given = [key for key, value in image_options.items() if value is not None] + (["standardize"] * standardize)
+        given = _given(standardize, pad_to=pad_to, resize_to=resize_to, channels=channels)
         if given:
             raise ValueError(f"{', '.join(given)} apply to images, not to the point clouds of {name}.")
         if augment is not None and not isinstance(augment, bool):
@@ -84,8 +87,7 @@ def load_dataset(
         return points.load_point_dataset(name, batch_size=batch_size, augment=bool(augment), seed=seed,
                                          download=download, folder=folder, validation_fraction=validation_fraction)  # fmt: skip
     if spec.kind == "eeg":
-        image_options = {"pad_to": pad_to, "resize_to": resize_to, "channels": channels, "augment": augment}
-        given = [key for key, value in image_options.items() if value is not None] + (["standardize"] * standardize)
+        given = _given(standardize, pad_to=pad_to, resize_to=resize_to, channels=channels, augment=augment)
         if given:
             raise ValueError(f"{', '.join(given)} apply to images, not to the EEG of {name}.")
         return eeg.load_eeg_dataset(name, kind, subjects=subjects, batch_size=batch_size, seed=seed)

@@ -146,9 +146,25 @@ def _head(x, num_classes: int, name: str, ndim: int = 2):
     return _conv(ndim)(num_classes, 1, activation="softmax", dtype="float32", name=name)(x)
 
 
-def _check_width(base_width: int, depth: int) -> None:
+def _check_input(input_shape, spatial: int, base_width: int, depth: int, padding: str) -> None:
+    """Refuse a width or depth below 1 and any of the ``spatial`` input sides the size rule rejects."""
     if base_width < 1 or depth < 1:
         raise ValueError(f"base_width and depth must be at least 1, got {base_width} and {depth}.")
+    for side in input_shape[:spatial]:
+        check_unet_size(side, depth, padding)
+
+
+def contracting_path(x, widths, *, padding: str = "valid", batch_norm: bool = False, ndim: int = 2):
+    """For each level's ``widths`` entry (one number, or a pair as in :func:`conv_block`): a
+    :func:`conv_block` named ``down<level>``, kept as that level's skip map, then a 2x2 (2x2x2) max
+    pool. Returns ``(x, skips)``."""
+    pool = layers.MaxPooling2D if ndim == 2 else layers.MaxPooling3D
+    skips = []
+    for level, width in enumerate(widths, start=1):
+        x = conv_block(x, width, f"down{level}", padding=padding, batch_norm=batch_norm, ndim=ndim)
+        skips.append(x)
+        x = pool(2, name=f"down{level}_pool")(x)
+    return x, skips
 
 
 # --- U-Net -------------------------------------------------------------------------------------------
@@ -166,15 +182,9 @@ def unet(input_shape=(572, 572, 1), num_classes=2, padding="valid", base_width=6
     Input ``(height, width, channels)``; output ``(height', width', num_classes)``, a softmax per
     pixel, with ``height'`` from :func:`unet_output_size` (388 for 572 unpadded).
     """
-    _check_width(base_width, depth)
-    for side in input_shape[:2]:
-        check_unet_size(side, depth, padding)
+    _check_input(input_shape, 2, base_width, depth, padding)
     inputs = keras.Input(shape=input_shape, name="image")
-    x, skips = inputs, []
-    for level in range(depth):
-        x = conv_block(x, base_width * 2**level, f"down{level + 1}", padding=padding)
-        skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"down{level + 1}_pool")(x)
+    x, skips = contracting_path(inputs, [base_width * 2**level for level in range(depth)], padding=padding)
     x = conv_block(x, base_width * 2**depth, "bottom", padding=padding)
     if dropout:
         x = layers.Dropout(dropout, name="bottom_dropout")(x)
@@ -199,9 +209,7 @@ def unet_plus_plus(input_shape=(96, 96, 1), num_classes=2, base_width=32, depth=
     accurate mode) or keeps the first ``L`` levels (the fast mode). Otherwise one head on
     ``x0_{depth}``. Input sides must be divisible by ``2**depth``.
     """
-    _check_width(base_width, depth)
-    for side in input_shape[:2]:
-        check_unet_size(side, depth, "same")
+    _check_input(input_shape, 2, base_width, depth, "same")
     inputs = keras.Input(shape=input_shape, name="image")
     nodes = {}
     x = inputs
@@ -252,16 +260,10 @@ def unet3d(input_shape=(132, 132, 116, 3), num_classes=3, padding="valid", base_
     Input ``(height, width, depth, channels)``; output ``(h', w', d', num_classes)``, a softmax per
     voxel (44x44x28 for the published 132x132x116).
     """
-    _check_width(base_width, depth)
-    for side in input_shape[:3]:
-        check_unet_size(side, depth, padding)
+    _check_input(input_shape, 3, base_width, depth, padding)
     inputs = keras.Input(shape=input_shape, name="volume")
-    x, skips = inputs, []
-    for level in range(depth):
-        width = base_width * 2**level
-        x = conv_block(x, (width, 2 * width), f"down{level + 1}", padding=padding, batch_norm=True, ndim=3)
-        skips.append(x)
-        x = layers.MaxPooling3D(2, name=f"down{level + 1}_pool")(x)
+    widths = [(base_width * 2**level, 2 * base_width * 2**level) for level in range(depth)]
+    x, skips = contracting_path(inputs, widths, padding=padding, batch_norm=True, ndim=3)
     width = base_width * 2**depth
     x = conv_block(x, (width, 2 * width), "bottom", padding=padding, batch_norm=True, ndim=3)
     for level in reversed(range(depth)):
