@@ -15,6 +15,7 @@ suite's default, TensorFlow. Tolerances, float32 throughout:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -57,14 +58,21 @@ def reference(tmp_path_factory):
 SHARDS = 4  # the models in four groups, so that the two test processes share the work
 
 
-@pytest.mark.parametrize("shard", range(SHARDS))
-@pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_every_registered_model_gives_the_same_outputs_from_the_same_weights(backend, shard, tmp_path):
+@functools.cache
+def tensorflow_outputs(shard: int) -> dict[str, np.ndarray]:
+    """What TensorFlow (this process) computes for a shard's models, once for both other backends."""
     from tests.backend_worker import model_outputs
 
+    return model_outputs(list_models()[shard::SHARDS])
+
+
+@pytest.mark.parametrize("shard", [pytest.param(shard, marks=pytest.mark.xdist_group(f"models-{shard}"))
+                                   for shard in range(SHARDS)])  # a shard's backends in one process: one reference
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_every_registered_model_gives_the_same_outputs_from_the_same_weights(backend, shard, tmp_path):
     names = list_models()[shard::SHARDS]
     worker(backend, "models", tmp_path / "models.npz", *names)
-    found, expected = np.load(tmp_path / "models.npz"), model_outputs(names)  # TensorFlow: this process
+    found, expected = np.load(tmp_path / "models.npz"), dict(tensorflow_outputs(shard))  # a copy: keys are deleted
     refused = {name for name in names if backend not in get_spec(name).backends}
     for name in refused:  # what Keras cannot build there refuses in one line that names where it can
         message = str(found[f"{name}:refused"])

@@ -5,12 +5,16 @@ layout) and 32 SYNTHETIC DEAP subjects, all
 written here (random content, nothing downloaded), with every training cut to one epoch of a
 few batches. Run these alone with ``python -m pytest -m smoke``."""
 
+import fcntl
+import tempfile
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from cnnkit.data import deap_synthetic
 from tests.dataset_files import (
     write_flower_photos_archive,
     write_keras_imagenet_weights,
@@ -21,20 +25,28 @@ from tests.test_notebooks import NOTEBOOKS
 
 
 @pytest.fixture(scope="session")
-def smoke_folders(tmp_path_factory):
-    """A data folder and a Keras home holding the official-format files full mode reads."""
-    root = tmp_path_factory.mktemp("smoke")
-    started = time.perf_counter()
-    write_official_image_datasets(root / "data")
-    write_flower_photos_archive(root / "data")
-    write_modelnet40_archive(root / "data")
-    write_keras_imagenet_weights(root / "keras")
-    print(f"smoke data written in {time.perf_counter() - started:.0f} s")
+def smoke_folders(tmp_path_factory, worker_id):
+    """A data folder and a Keras home holding the official-format files full mode reads, written
+    once for the whole run: the first test process to get here writes them (under a lock, into a
+    scratch folder renamed into place when complete); the other waits for it and reads the same files."""
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root = shared / "smoke"
+    with open(shared / "smoke.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when its process dies
+        if not root.exists():
+            started = time.perf_counter()
+            scratch = Path(tempfile.mkdtemp(prefix="smoke-", dir=shared))
+            write_official_image_datasets(scratch / "data")
+            write_flower_photos_archive(scratch / "data")
+            write_modelnet40_archive(scratch / "data")
+            write_keras_imagenet_weights(scratch / "keras")
+            deap_synthetic.write_synthetic(scratch / "data" / "deap_synthetic", subjects=32)  # what 04 and 05 read
+            scratch.rename(root)
+            print(f"smoke data written in {time.perf_counter() - started:.0f} s")
     return root / "data", root / "keras"
 
 
 @pytest.mark.smoke
-@pytest.mark.xdist_group("smoke")  # one process: the data files are written once
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_its_full_configuration_in_smoke_mode(path, smoke_folders, monkeypatch):
     data, keras_home = smoke_folders
