@@ -133,14 +133,15 @@ def eeg_ccnn_claims(text):
 
 
 def resnet_claims(text):
-    """03: degradation in quick mode (4 epochs on the digits, batches of 64): plain-20 ends with a higher
-    training error than plain-8, ResNet-20 with a lower one than either 8-layer network; and at depth 56
-    the plain network's gradient norms spread far wider than the ResNet's."""
+    """03 in quick mode (4 epochs on the digits, batches of 64): ResNet-20 ends with a lower training error
+    than plain-20 and than either 8-layer network; and at depth 56 the plain network's gradient norms spread
+    far wider than the ResNet's. (plain-20 against plain-8 is not asserted: in 80 steps it fell on either
+    side, by stack and thread count, and the prose says so.)"""
     final = {f"{kind}-{depth}": float(error) for kind, depth, error in
              re.findall(r"^(plain|ResNet)-(\d+): final training error ([\d.]+)", text, re.M)}  # fmt: skip
     assert set(final) == {"plain-8", "ResNet-8", "plain-20", "ResNet-20"}
-    assert final["plain-20"] > final["plain-8"] + 0.02  # the deeper plain network trains worse
-    assert final["ResNet-20"] < min(final["ResNet-8"], final["plain-8"])  # the deeper ResNet does not
+    assert final["ResNet-20"] < final["plain-20"]  # the shortcuts train the deeper network faster
+    assert final["ResNet-20"] < min(final["ResNet-8"], final["plain-8"])  # and the deeper ResNet beats the shallow
     found = re.search(r"plain-56 ([\d,]+)x, ResNet-56 ([\d,]+)x", text)
     assert found, "the notebook no longer prints the gradient-norm spreads"
     plain, residual = (float(value.replace(",", "")) for value in found.groups())
