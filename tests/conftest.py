@@ -10,11 +10,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["MPLBACKEND"] = "Agg"
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     # Several test processes share the cores (`-n 2` on CI's two): each computes on one thread, and so do
-    # the notebook kernels and subprocesses it starts (they inherit this environment). Two processes of
-    # two threads each on two cores spent a seventh longer on the same pair of notebooks (bench figures in
-    # the issue 36 note), and one thread also fixes the order of TensorFlow's float sums within a run.
-    for variable, value in (("TF_NUM_INTRAOP_THREADS", "1"), ("TF_NUM_INTEROP_THREADS", "2"), ("OMP_NUM_THREADS", "1"),
-                            ("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")):
+    # the notebook kernels and subprocesses it starts (they inherit this environment); bench/thread_pairs.py
+    # times a pair of notebooks side by side both ways. A variable already set wins.
+    from tests.threads import ONE_THREAD
+
+    for variable, value in ONE_THREAD.items():
         os.environ.setdefault(variable, value)
 
 import pytest  # noqa: E402

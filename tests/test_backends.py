@@ -66,13 +66,15 @@ def tensorflow_outputs(shard: int) -> dict[str, np.ndarray]:
     return model_outputs(list_models()[shard::SHARDS])
 
 
+# A shard's two backends run in one test process, which computes the TensorFlow reference once.
 @pytest.mark.parametrize("shard", [pytest.param(shard, marks=pytest.mark.xdist_group(f"models-{shard}"))
-                                   for shard in range(SHARDS)])  # a shard's backends in one process: one reference
+                                   for shard in range(SHARDS)])  # fmt: skip
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_every_registered_model_gives_the_same_outputs_from_the_same_weights(backend, shard, tmp_path):
     names = list_models()[shard::SHARDS]
     worker(backend, "models", tmp_path / "models.npz", *names)
-    found, expected = np.load(tmp_path / "models.npz"), dict(tensorflow_outputs(shard))  # a copy: keys are deleted
+    found = np.load(tmp_path / "models.npz")
+    expected = dict(tensorflow_outputs(shard))  # a copy: the refused models' keys are deleted below
     refused = {name for name in names if backend not in get_spec(name).backends}
     for name in refused:  # what Keras cannot build there refuses in one line that names where it can
         message = str(found[f"{name}:refused"])

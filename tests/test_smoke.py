@@ -29,7 +29,8 @@ def smoke_folders(tmp_path_factory, worker_id):
     """A data folder and a Keras home holding the official-format files full mode reads, written
     once for the whole run: the first test process to get here writes them (under a lock, into a
     scratch folder renamed into place when complete); the other waits for it and reads the same files."""
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # xdist's workers share their base's parent
     root = shared / "smoke"
     with open(shared / "smoke.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when its process dies
@@ -40,7 +41,8 @@ def smoke_folders(tmp_path_factory, worker_id):
             write_flower_photos_archive(scratch / "data")
             write_modelnet40_archive(scratch / "data")
             write_keras_imagenet_weights(scratch / "keras")
-            deap_synthetic.write_synthetic(scratch / "data" / "deap_synthetic", subjects=32)  # what 04 and 05 read
+            # DEAP's 32 synthetic subjects, which 04 and 05 read in smoke mode
+            deap_synthetic.write_synthetic(scratch / "data" / "deap_synthetic", subjects=32)
             scratch.rename(root)
             print(f"smoke data written in {time.perf_counter() - started:.0f} s")
     return root / "data", root / "keras"
