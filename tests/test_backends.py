@@ -156,6 +156,14 @@ def test_the_attribution_and_fault_tests_pass_on(backend):
               "tests/test_faults.py", timeout=1200)  # fmt: skip
 
 
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_the_segmentation_tests_pass_on(backend):
+    """The mask metrics, losses and weight map (tests/test_segmentation.py) and the brain volume's
+    sparse-slice training (tests/test_brain.py), run again on another backend."""
+    run_under(backend, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "tests/test_segmentation.py",
+              "tests/test_brain.py", timeout=1200)  # fmt: skip
+
+
 def test_a_backend_chosen_too_late_is_one_line(capsys):
     assert backends.current() == "tensorflow"
     assert backends.choose("tensorflow") == "tensorflow"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import jaccard_score
 
-from cnnkit.data.masks import border_weights, class_balance_weights, unet_weight_map
+from cnnkit.data.masks import border_weights, class_balance_weights, gap_pixels, unet_weight_map
 from cnnkit.models import build
 from cnnkit.segmentation import MeanDice, SoftDiceLoss, class_scores, mask_confusion, mask_metrics, mask_report
 from cnnkit.tiling import pooling_alignment, tiled_predict
@@ -99,6 +99,14 @@ def test_the_weight_map_is_highest_in_the_gap_between_touching_objects():
     objects[5:15, 3:13], objects[5:15, 15:25] = 1, 2  # a 2-pixel gap at columns 13-14
     border = border_weights(objects)
     assert border[10, 13] > 8 and border[10, 13] > 5 * border[10, 28] and border[1, 1] < border[10, 13]
+
+
+def test_the_gap_pixels_are_the_background_between_two_objects():
+    objects = np.zeros((20, 30), int)
+    objects[5:15, 3:13], objects[5:15, 15:25] = 1, 2  # a 2-pixel gap at columns 13-14
+    gaps = gap_pixels(objects, within=2.0)
+    assert gaps[5:15, 13:15].all() and gaps.sum() == 20  # rows 5-14 of the two gap columns, nothing else
+    assert not gap_pixels(np.where(objects == 2, 0, objects)).any()  # one object: no gap to keep
 
 
 def small_valid_unet(input_side):

@@ -7,7 +7,13 @@ import pytest
 from keras import layers
 
 from cnnkit.models import build, get_spec, list_models
-from cnnkit.models.unet import check_unet_size, unet_output_size, unet_plus_plus_inference, valid_unet_sizes
+from cnnkit.models.unet import (
+    check_unet_size,
+    paper_parameter_count_3d,
+    unet_output_size,
+    unet_plus_plus_inference,
+    valid_unet_sizes,
+)
 
 
 def test_unet_as_published_has_31_030_658_parameters_and_the_figure_1_shapes():
@@ -93,25 +99,11 @@ def test_deep_supervision_gives_one_head_per_level_and_the_fast_mode_prunes():
         unet_plus_plus_inference(build("unet_plus_plus", input_shape=(32, 32, 1), base_width=4))
 
 
-def published_3d_unet_count(model) -> int:
-    """The count Cicek et al. 2016 state (19,069,955): every convolution weight and one offset per
-    convolution channel (a bias, or batch norm's shift: the figure cannot tell which), the output
-    convolution's bias, no bias on the up-convolutions, and nothing else of batch norm (neither a
-    scale nor the moving statistics, which Caffe's BatchNorm layer holds without learning)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv3DTranspose):
-            total += int(np.prod(layer.kernel.shape))
-        elif isinstance(layer, layers.Conv3D):
-            total += int(np.prod(layer.kernel.shape)) + int(layer.bias.shape[0])
-    return total
-
-
 def test_3d_unet_has_the_papers_shapes_and_its_count_under_the_papers_rule():
     model = build("unet3d")
     assert model.input_shape == (None, 132, 132, 116, 3) and model.output_shape == (None, 44, 44, 28, 3)
     assert model.count_params() == 19_080_195 == get_spec("unet3d").parameters  # Keras: biases and statistics
-    assert published_3d_unet_count(model) == 19_069_955
+    assert paper_parameter_count_3d(model) == 19_069_955
     widths = [model.get_layer(f"down{i}_conv{j}").output.shape[-1] for i in (1, 2, 3) for j in (1, 2)]
     assert widths == [32, 64, 64, 128, 128, 256]  # doubled before each pooling
     assert [model.get_layer(f"bottom_conv{j}").output.shape[-1] for j in (1, 2)] == [256, 512]

@@ -57,3 +57,16 @@ def unet_weight_map(classes, objects, num_classes: int, w0: float = 10.0, sigma:
     if np.shape(objects) != classes.shape:
         raise ValueError(f"classes {classes.shape} and objects {np.shape(objects)} must have the same shape.")
     return (class_balance_weights(classes, num_classes) + border_weights(objects, w0, sigma)).astype("float32")
+
+
+def gap_pixels(objects, within: float = 2.0) -> np.ndarray:
+    """The background pixels that separate touching objects: bool (height, width), True where a
+    background pixel lies within ``within`` pixels (Euclidean) of two different objects. These are
+    the pixels the weight map's second term weights most; predicting them as background keeps the
+    two objects apart."""
+    objects = np.asarray(objects)
+    labels = [label for label in np.unique(objects) if label != 0]
+    if len(labels) < 2:
+        return np.zeros(objects.shape, bool)
+    distances = np.sort(np.stack([ndimage.distance_transform_edt(objects != label) for label in labels]), axis=0)
+    return (objects == 0) & (distances[1] <= within)

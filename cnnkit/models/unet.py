@@ -23,6 +23,7 @@ that reaches a pool must be even, or the up-convolutions could not give back the
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from cnnkit.arithmetic import conv_output_size
@@ -271,3 +272,18 @@ def unet3d(input_shape=(132, 132, 116, 3), num_classes=3, padding="valid", base_
         x = up_block(x, skips[level], width, f"up{level + 1}", up_filters=x.shape[-1], padding=padding,
                      batch_norm=True, ndim=3)  # fmt: skip
     return keras.Model(inputs, _head(x, num_classes, "predictions", ndim=3), name="unet3d")
+
+
+def paper_parameter_count_3d(model: keras.Model) -> int:
+    """A 3D U-Net's parameters counted as Cicek et al. 2016 count them (19,069,955 for the published
+    network, where Keras' ``count_params()`` says 19,080,195): every convolution weight and one offset
+    per convolution channel (a bias, or batch norm's shift: the figure cannot tell which), the output
+    convolution's bias, no bias on the up-convolutions, and nothing else of batch norm (neither a scale
+    nor the moving statistics, which Caffe's BatchNorm layer holds without learning)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv3DTranspose):
+            total += int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, layers.Conv3D):
+            total += int(np.prod(layer.kernel.shape)) + int(layer.bias.shape[0])
+    return total
