@@ -110,11 +110,35 @@ print(json.dumps({"slices": len(slices), "3d": [run_3d.summary["mean_iou"], run_
 def run(code: str, backend: str, *arguments) -> dict | str:
     """Run ``code`` in a fresh Python on ``backend``: its last JSON line, or the error's last line."""
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", code, *map(str, arguments)], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, arguments)], capture_output=True, text=True, env=env
+    )
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         return f"failed: {lines[-1] if lines else 'exit code ' + str(done.returncode)}"
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def said(result, describe) -> str:
+    """``describe(result)``, or the failure line when the run failed."""
+    return result if isinstance(result, str) else describe(result)
+
+
+def memory_line(r: dict) -> str:
+    added = r["after_mib"] - r["before_mib"]
+    return (f"{r['seconds']:.1f} s; peak resident memory {r['before_mib']:,.0f} MiB after building, "
+            f"{r['after_mib']:,.0f} MiB after the pass (+{added:,.0f} MiB); {r['parameters']:,} parameters")
+
+
+def tiled_line(r: dict) -> str:
+    (h, w), (oh, ow) = r["tile"], r["output_tile"]
+    return f"{r['pixels_per_second']:,.0f} pixels/s with {h}x{w} tiles giving {oh}x{ow}"
+
+
+def sparse_line(r: dict) -> str:
+    (iou_3d, seconds_3d), (iou_2d, seconds_2d) = r["3d"], r["2d"]
+    return (f"3D U-Net {iou_3d:.3f} ({seconds_3d:.0f} s), "
+            f"2D U-Net slice by slice {iou_2d:.3f} ({seconds_2d:.0f} s)")
 
 
 def main() -> None:
@@ -127,25 +151,16 @@ def main() -> None:
     print("| backend | images/s | parameters |\n|---|---|---|")
     for backend in args.backends:
         result = run(THROUGHPUT, backend, SIDE, BATCH, WIDTH)
-        if isinstance(result, str):
-            print(f"| {backend} | {result} | |")
-        else:
-            print(f"| {backend} | {result['images_per_second']:.1f} | {result['parameters']:,} |")
+        print(f"| {backend} | " + said(result, lambda r: f"{r['images_per_second']:.1f} | {r['parameters']:,}") + " |")
     if not args.skip_3d_memory:
         result = run(MEMORY_3D, "tensorflow")
-        print("\n2. 3D U-Net as published, one sample forward and backward (TensorFlow): " + (result if isinstance(
-            result, str) else f"{result['seconds']:.1f} s; peak resident memory {result['before_mib']:,.0f} MiB after "
-            f"building, {result['after_mib']:,.0f} MiB after the pass (+{result['after_mib'] - result['before_mib']:,.0f} "
-            f"MiB); {result['parameters']:,} parameters"))  # fmt: skip
+        print("\n2. 3D U-Net as published, one sample forward and backward (TensorFlow): " + said(result, memory_line))
     result = run(TILED, "tensorflow", WIDTH)
-    print("\n3. Tiled prediction of a 1,024x1,024 image (unpadded U-Net, base width 16, TensorFlow): " + (
-        result if isinstance(result, str) else f"{result['pixels_per_second']:,.0f} pixels/s with "
-        f"{result['tile'][0]}x{result['tile'][1]} tiles giving {result['output_tile'][0]}x{result['output_tile'][1]}"))
+    print("\n3. Tiled prediction of a 1,024x1,024 image (unpadded U-Net, base width 16, TensorFlow): "
+          + said(result, tiled_line))
     result = run(SPARSE, "tensorflow")
-    print("\n4. The MNI152 brain at 4 mm from six annotated slices, 400 steps (TensorFlow), mean IoU over grey and "
-          "white matter on the unannotated voxels: " + (result if isinstance(result, str) else
-          f"3D U-Net {result['3d'][0]:.3f} ({result['3d'][1]:.0f} s), 2D U-Net slice by slice {result['2d'][0]:.3f} "
-          f"({result['2d'][1]:.0f} s)"))  # fmt: skip
+    print("\n4. The MNI152 brain at 4 mm from six annotated slices, 400 steps (TensorFlow), mean IoU over grey "
+          "and white matter on the unannotated voxels: " + said(result, sparse_line))
 
 
 if __name__ == "__main__":

@@ -352,7 +352,8 @@ def _load_data(args, dataset: DatasetSpec, options: dict, out: Path):
         return load_dataset(args.dataset, batch_size=args.batch_size, augment=args.augment != "none", seed=args.seed,
                             download=not args.no_download)  # fmt: skip
     if dataset.task == "segmentation":
-        return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed)
+        folder = {"fractions": args.split} if dataset.kind == "folder" else {}
+        return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed, **folder)
     folder = dataset.kind == "folder"
     return load_dataset(
         args.dataset,

@@ -87,20 +87,36 @@ def check_task(model: str, dataset) -> None:
                            f"{TASK_KINDS[data.task]} ({data.task}); {fix}.")  # fmt: skip
 
 
+def _fitted_key(dataset):
+    """The key a model record's ``fitted`` uses for ``dataset``: its name, or ``"PATH"`` for a folder of
+    your own (``--dataset ./my_images``), whichever folder it is."""
+    if isinstance(dataset, str) and dataset in list_datasets():
+        return dataset
+    return "PATH" if get_dataset_or_none(dataset) is not None else None
+
+
+def get_dataset_or_none(dataset):
+    """:func:`get_dataset`'s record for a folder path, else None (a name that is not a folder)."""
+    from cnnkit.data.registry import is_folder_dataset
+
+    return get_dataset(dataset) if is_folder_dataset(dataset) else None
+
+
 def configuration(model: str, dataset) -> str:
     """The registered configuration of ``model`` for ``dataset``: the one the paper trained on that
     dataset when the model's record names one (``pointcnn`` on ``mnist_points`` is ``pointcnn_mnist``,
     :attr:`ModelSpec.fitted`), else ``model`` itself."""
-    fitted = (get_spec(model).fitted or {}).get(dataset if isinstance(dataset, str) else None, model)
+    fitted = (get_spec(model).fitted or {}).get(_fitted_key(dataset), model)
     return fitted if isinstance(fitted, str) else model
 
 
 def fitted_options(model: str, dataset) -> dict:
     """Builder options the model's record fits to ``dataset`` (:attr:`ModelSpec.fitted` mapping the
     dataset to options instead of to another registered name): ``unet`` on ``mnist_scenes`` is
-    ``{"padding": "same", "base_width": 8}``; ``{}`` when there are none. Options given by the user
-    override them; ``build(model)`` itself stays the published network."""
-    fitted = (get_spec(model).fitted or {}).get(dataset if isinstance(dataset, str) else None)
+    ``{"padding": "same", "base_width": 8}``, on a folder of your own (``"PATH"`` in the record)
+    ``{"padding": "same"}``; ``{}`` when there are none. Options given by the user override them;
+    ``build(model)`` itself stays the published network."""
+    fitted = (get_spec(model).fitted or {}).get(_fitted_key(dataset))
     return dict(fitted) if isinstance(fitted, dict) else {}
 
 

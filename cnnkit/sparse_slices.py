@@ -61,8 +61,11 @@ def random_crops(images, labels, weights, *, crop: int, batch_size: int, steps: 
             yield tuple(np.stack(part) for part in parts)
 
     cube = (batch_size,) + (crop,) * ndim
-    signature = (tf.TensorSpec(cube + (channels,), tf.float32), tf.TensorSpec(cube, tf.int32),
-                 tf.TensorSpec(cube, tf.float32))  # fmt: skip
+    signature = (
+        tf.TensorSpec(cube + (channels,), tf.float32),
+        tf.TensorSpec(cube, tf.int32),
+        tf.TensorSpec(cube, tf.float32),
+    )
     data = tf.data.Dataset.from_generator(batches, output_signature=signature)
     return data.apply(tf.data.experimental.assert_cardinality(steps))  # so Keras knows an epoch's length
 
@@ -109,18 +112,41 @@ def _fit(model, data, steps: int, learning_rate: float) -> float:
     from cnnkit.training import train
 
     started = time.perf_counter()
-    train(model, data, epochs=1, optimizer=cosine_adam(learning_rate, steps), loss="sparse_categorical_crossentropy",
-          metrics=[], verbose=0)  # fmt: skip
+    train(
+        model,
+        data,
+        epochs=1,
+        optimizer=cosine_adam(learning_rate, steps),
+        loss="sparse_categorical_crossentropy",
+        metrics=[],
+        verbose=0,
+    )
     return time.perf_counter() - started
 
 
-def train_3d_from_slices(model: keras.Model, volume: dict, slices, *, steps: int, crop: int = 24,
-                         batch_size: int = 2, learning_rate: float = 3e-3, seed: int = 0) -> SliceRun:  # fmt: skip
+def train_3d_from_slices(
+    model: keras.Model,
+    volume: dict,
+    slices,
+    *,
+    steps: int,
+    crop: int = 24,
+    batch_size: int = 2,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+) -> SliceRun:
     """Train the 3D ``model`` (built for ``crop``-sided cubes) on the annotated ``slices`` of ``volume``
     (:func:`cnnkit.data.brain.brain_volume`) for ``steps`` steps, then segment the whole volume."""
     weights = slice_weights(volume["labels"].shape, slices)
-    data = random_crops([volume["image"]], [volume["labels"].astype("int32")], [weights], crop=crop,
-                        batch_size=batch_size, steps=steps, seed=seed)  # fmt: skip
+    data = random_crops(
+        [volume["image"]],
+        [volume["labels"].astype("int32")],
+        [weights],
+        crop=crop,
+        batch_size=batch_size,
+        steps=steps,
+        seed=seed,
+    )
     seconds = _fit(model, data, steps, learning_rate)
     whole = same_network_at(model, volume["image"].shape)
     scores = forward(whole, volume["image"][None])[0]
@@ -137,13 +163,29 @@ def annotated_planes(volume: dict, slices) -> tuple[list, list]:
     return images, labels
 
 
-def train_2d_from_slices(model: keras.Model, volume: dict, slices, *, steps: int, crop: int = 24,
-                         batch_size: int = 8, learning_rate: float = 3e-3, seed: int = 0) -> SliceRun:  # fmt: skip
+def train_2d_from_slices(
+    model: keras.Model,
+    volume: dict,
+    slices,
+    *,
+    steps: int,
+    crop: int = 24,
+    batch_size: int = 8,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+) -> SliceRun:
     """Train the 2D ``model`` (built for ``crop``-sided squares) on the annotated ``slices`` themselves,
     then segment ``volume`` one slice of its last axis at a time; scored on the same unannotated voxels."""
     images, labels = annotated_planes(volume, slices)
-    data = random_crops(images, labels, [np.ones(m.shape, "float32") for m in labels], crop=crop,
-                        batch_size=batch_size, steps=steps, seed=seed)  # fmt: skip
+    data = random_crops(
+        images,
+        labels,
+        [np.ones(m.shape, "float32") for m in labels],
+        crop=crop,
+        batch_size=batch_size,
+        steps=steps,
+        seed=seed,
+    )
     seconds = _fit(model, data, steps, learning_rate)
     image = volume["image"]
     whole = same_network_at(model, image.shape[:2] + image.shape[3:])

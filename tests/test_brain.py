@@ -26,7 +26,9 @@ def test_the_template_ships_inside_the_nilearn_wheel_and_loads_offline():
     for tissue in ("t1", "gm", "wm"):
         assert (data / f"mni_icbm152_{tissue}_tal_nlin_sym_09a_converted.nii.gz").stat().st_size > 1_000_000
     volumes = brain.mni152_volumes(2)
-    assert {name: v.shape for name, v in volumes.items()} == {name: (99, 117, 95) for name in ("t1", "grey", "white")}
+    assert {name: v.shape for name, v in volumes.items()} == {
+        name: (99, 117, 95) for name in ("t1", "grey", "white")
+    }
     assert volumes["t1"].max() == 1.0 and 0 <= volumes["grey"].min() and volumes["white"].max() <= 1
     with pytest.raises(ValueError, match="1 or 2"):
         brain.mni152_volumes(3)
@@ -81,10 +83,14 @@ def test_random_crops_have_the_crop_size_and_come_from_the_arrays():
     assert len(batches) == 5 == int(data.cardinality())
     images, masks, kept = batches[0]
     assert images.shape == (3, 4, 4, 4, 1) and masks.shape == (3, 4, 4, 4) and kept.shape == (3, 4, 4, 4)
-    np.testing.assert_array_equal(masks, images[..., 0] % 3)  # image and labels cropped (and flipped) together
+    np.testing.assert_array_equal(
+        masks, images[..., 0] % 3
+    )  # image and labels cropped (and flipped) together
     values = set(image.ravel().tolist())
     assert set(images.ravel().tolist()) <= values
-    again = list(random_crops([image], [labels], [weights], crop=4, batch_size=3, steps=5, seed=1).as_numpy_iterator())
+    again = list(
+        random_crops([image], [labels], [weights], crop=4, batch_size=3, steps=5, seed=1).as_numpy_iterator()
+    )
     np.testing.assert_array_equal(again[0][0], images)  # the seed fixes the crops
     with pytest.raises(ValueError, match="does not fit"):
         random_crops([image], [labels], [weights], crop=9, batch_size=1, steps=1, seed=0)
@@ -98,8 +104,9 @@ def test_the_same_weights_run_at_another_size():
         np.testing.assert_array_equal(a, b)
     cube = np.random.default_rng(0).random((1, 8, 8, 8, 1)).astype("float32")
     same = same_network_at(model, (8, 8, 8, 1))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(same(cube)), keras.ops.convert_to_numpy(model(cube)),
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(same(cube)), keras.ops.convert_to_numpy(model(cube)), atol=1e-6
+    )
 
 
 def test_only_the_unannotated_voxels_are_scored():
@@ -119,7 +126,9 @@ def test_a_short_3d_run_segments_the_whole_volume(tmp_path):
     run = train_3d_from_slices(model, volume, slices, steps=6, crop=16, batch_size=1)
     assert run.prediction.shape == volume["labels"].shape and run.prediction.dtype == np.uint8
     weights = brain.slice_weights(volume["labels"].shape, slices)
-    _, expected = mask_report(volume["labels"], run.prediction, brain.TISSUES, weights=weights == 0, scored=(1, 2))
+    _, expected = mask_report(
+        volume["labels"], run.prediction, brain.TISSUES, weights=weights == 0, scored=(1, 2)
+    )
     assert run.summary == expected and run.parameters == model.count_params() and run.seconds > 0
     images, labels = annotated_planes(volume, slices)
     assert [image.shape[:2] for image in images] == [label.shape for label in labels]

@@ -13,16 +13,16 @@ pytestmark = pytest.mark.fast  # runs on both stacks (see pyproject.toml)
 def test_the_datasets_command_lists_every_dataset_the_train_command_accepts(capsys, monkeypatch, tmp_path):
     done = subprocess.run([sys.executable, "-m", "cnnkit", "datasets"], capture_output=True, text=True)
     listed = [line.split()[0] for line in done.stdout.splitlines()]
-    assert done.returncode == 0 and listed == [*registry.list_datasets(), "PATH"]
+    assert done.returncode == 0 and listed == [*registry.list_datasets(), "PATH", "PATH"]  # class and mask folders
     assert {"deap", "deap_synthetic", "mnist_sample", "cifar10"} <= set(listed)
     routed = []
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "_train_and_report", lambda args, *rest: routed.append(args.dataset) or {})
-    for name in listed[:-1]:
+    for name in listed[:-2]:
         spec = registry.get_dataset(name)
         model = "unet" if spec.task == "segmentation" else {"eeg": "ccnn", "points": "pointnet"}.get(spec.kind, "lenet5")
         assert cli.main(["train", model, "--dataset", name, "--out", f"{name}-run"]) == 0, capsys.readouterr().err
-    assert routed == listed[:-1]
+    assert routed == listed[:-2]
 
 
 def test_load_dataset_routes_eeg_too():

@@ -21,7 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 TISSUES = ("background", "grey matter", "white matter")
-SCORED = (1, 2)  # the headline mean IoU is over grey and white matter, as the issue and the paper score tissue
+SCORED = (
+    1,
+    2,
+)  # the headline mean IoU is over grey and white matter, as the issue and the paper score tissue
 
 
 def mni152_volumes(resolution_mm: int = 2) -> dict[str, np.ndarray]:
@@ -29,7 +32,9 @@ def mni152_volumes(resolution_mm: int = 2) -> dict[str, np.ndarray]:
     probabilities, float32 (x, y, z) arrays at ``resolution_mm`` (1 or 2: nilearn's resolutions; 2 mm
     is 99 x 117 x 95 voxels)."""
     if resolution_mm not in (1, 2):
-        raise ValueError(f"resolution_mm must be 1 or 2 (the resolutions nilearn ships), got {resolution_mm!r}.")
+        raise ValueError(
+            f"resolution_mm must be 1 or 2 (the resolutions nilearn ships), got {resolution_mm!r}."
+        )
     try:
         from nilearn import datasets
     except ImportError as error:  # a dependency of cnnkit; say how to get it rather than fail deep inside

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnkit.data import eeg, folders, images, points, scenes
+from cnnkit.data import eeg, folders, images, mask_folders, points, scenes
 from cnnkit.data.base import Dataset
 from cnnkit.data.registry import get_dataset
 
@@ -66,6 +66,10 @@ def load_dataset(
         weight_map: for a segmentation set (``"mnist_scenes"``, :mod:`cnnkit.data.scenes`), batches
             of ``(images, masks, weights)`` with U-Net's weight map as a per-pixel sample weight.
 
+    A folder holding ``images/`` and ``masks/`` is a segmentation set of your own
+    (:func:`cnnkit.data.mask_folders.load_mask_folder`: every pair checked, ``resize_to``,
+    ``channels``, ``fractions`` and ``seed`` apply).
+
     Example:
         >>> data = load_dataset("digits", pad_to=32)
         >>> data.info.input_shape
@@ -73,9 +77,16 @@ def load_dataset(
     """
     spec = get_dataset(name)  # an unknown name fails here, with the known ones
     if spec.task == "segmentation":
-        given = _given(standardize, pad_to=pad_to, resize_to=resize_to, channels=channels, augment=augment)
+        folder_options = {"resize_to": resize_to, "channels": channels} if spec.kind != "folder" else {}
+        given = _given(standardize, pad_to=pad_to, augment=augment, **folder_options)
         if given:
             raise ValueError(f"{', '.join(given)} are not available for the masks of {name} yet: load it without them.")
+        if spec.kind == "folder":
+            if weight_map:
+                raise ValueError("weight_map needs each object's own label (as mnist_scenes has); a mask folder holds "
+                                 "classes only: load it without weight_map.")  # fmt: skip
+            return mask_folders.load_mask_folder(name, image_size=resize_to, channels=channels, fractions=fractions,
+                                                 batch_size=batch_size, seed=seed)  # fmt: skip
         return scenes.load_scene_dataset(name, batch_size=batch_size, seed=seed, weight_map=weight_map)
     if spec.kind == "points":
         given = _given(standardize, pad_to=pad_to, resize_to=resize_to, channels=channels)

@@ -142,6 +142,9 @@ DATASETS = {spec.name: spec for spec in (
 
 FOLDER = DatasetSpec(name="PATH", summary="a folder of your own images, one subfolder per class (./NAME for a "
                      "folder named like a dataset)", kind="folder", default_epochs=20)  # fmt: skip
+MASK_FOLDER = DatasetSpec(name="PATH", summary="a folder of your own images and their masks: images/ and masks/ "
+                          "(PNG class indices) paired by file name, optional classes.txt", kind="folder",
+                          task="segmentation", default_epochs=20, default_batch_size=16, background_class=0)  # fmt: skip
 
 
 def list_datasets() -> list[str]:
@@ -161,10 +164,13 @@ def is_folder_dataset(name) -> bool:
 
 
 def get_dataset(name) -> DatasetSpec:
-    """The record of ``name``: a built-in dataset's, or :data:`FOLDER` for a folder path. An
-    unknown name fails with the known ones listed."""
+    """The record of ``name``: a built-in dataset's, :data:`MASK_FOLDER` for a folder of images and masks
+    (:mod:`cnnkit.data.mask_folders`), or :data:`FOLDER` for another folder path. An unknown name fails
+    with the known ones listed."""
     if is_folder_dataset(name):
-        return FOLDER
+        from cnnkit.data.mask_folders import is_mask_folder  # pathlib only: this module stays light
+
+        return MASK_FOLDER if is_mask_folder(name) else FOLDER
     if name in DATASETS:
         return DATASETS[name]
     raise UnknownNameError(f"Unknown dataset {name!r}. Known datasets: {', '.join(list_datasets())}, "
@@ -186,4 +192,5 @@ def datasets_table() -> str:
             shape = "x".join(map(str, spec.native_shape))
             rows.append(f"{name:14s} images {shape}, {len(spec.class_names)} classes: {spec.summary}")
     rows.append(f"{FOLDER.name:14s} {FOLDER.summary}")
+    rows.append(f"{MASK_FOLDER.name:14s} {MASK_FOLDER.summary}")
     return "\n".join(rows)
