@@ -352,7 +352,7 @@ def _load_data(args, dataset: DatasetSpec, options: dict, out: Path):
         return load_dataset(args.dataset, batch_size=args.batch_size, augment=args.augment != "none", seed=args.seed,
                             download=not args.no_download)  # fmt: skip
     if dataset.task == "segmentation":
-        folder = {"fractions": args.split} if dataset.kind == "folder" else {}
+        folder = {"fractions": args.split} if dataset.kind == "folder" else {"download": not args.no_download}
         return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed, **folder)
     folder = dataset.kind == "folder"
     return load_dataset(

@@ -19,6 +19,7 @@ from tests.dataset_files import (
     write_flower_photos_archive,
     write_keras_imagenet_weights,
     write_modelnet40_archive,
+    write_oxford_pet_archives,
     write_official_image_datasets,
 )
 from tests.test_notebooks import NOTEBOOKS
@@ -40,6 +41,7 @@ def smoke_folders(tmp_path_factory, worker_id):
             write_official_image_datasets(scratch / "data")
             write_flower_photos_archive(scratch / "data")
             write_modelnet40_archive(scratch / "data")
+            write_oxford_pet_archives(scratch / "data")
             write_keras_imagenet_weights(scratch / "keras")
             # DEAP's 32 synthetic subjects, which 04 and 05 read in smoke mode
             deap_synthetic.write_synthetic(scratch / "data" / "deap_synthetic", subjects=32)

@@ -87,7 +87,8 @@ def load_dataset(
                                  "classes only: load it without weight_map.")  # fmt: skip
             return mask_folders.load_mask_folder(name, image_size=resize_to, channels=channels, fractions=fractions,
                                                  batch_size=batch_size, seed=seed)  # fmt: skip
-        return scenes.load_scene_dataset(name, batch_size=batch_size, seed=seed, weight_map=weight_map)
+        return scenes.load_scene_dataset(name, batch_size=batch_size, seed=seed, weight_map=weight_map,
+                                         folder=folder, download=download)  # fmt: skip
     if spec.kind == "points":
         given = _given(standardize, pad_to=pad_to, resize_to=resize_to, channels=channels)
         if given:

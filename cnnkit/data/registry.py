@@ -34,6 +34,7 @@ from cnnkit.errors import UnknownNameError
 
 DIGITS = tuple(str(d) for d in range(10))
 SCENE_CLASSES = ("background", *DIGITS)  # mnist_scenes: class 1 + d is the digit d
+PET_CLASSES = ("background", "pet", "border")  # oxford_iiit_pet: its trimaps' 2, 1 and 3
 # DEAP's classes per input kind: valence low/high for the DE grids, the four quadrants for windows.
 EEG_CLASSES = {"de_grid": ("low valence", "high valence"), "eeg_window": QUADRANTS}
 
@@ -134,6 +135,10 @@ DATASETS = {spec.name: spec for spec in (
                 "per pixel (background + ten digits; offline)", task="segmentation", class_names=SCENE_CLASSES,
                 native_shape=(64, 64, 1), default_epochs=16, default_batch_size=16, background_class=0,
                 reader="cnnkit.data.scenes:mnist_scene_splits"),
+    DatasetSpec(name="oxford_iiit_pet", summary="Oxford-IIIT Pet: 7,349 photos of cats and dogs with trimaps (background, "
+                "pet, border), 128x128; downloaded once (about 800 MB)", task="segmentation", class_names=PET_CLASSES,
+                native_shape=(128, 128, 3), default_epochs=15, default_batch_size=16, background_class=0,
+                reader="cnnkit.data.pets:pet_splits"),
     DatasetSpec(name="deap", summary="DEAP EEG, 32 subjects: your licensed files in data/deap/", kind="eeg",
                 default_epochs=30),
     DatasetSpec(name="deap_synthetic", summary="SYNTHETIC, written by cnnkit in DEAP's exact format", kind="eeg",

@@ -109,12 +109,17 @@ def mnist_scene_splits(seed: int = 0) -> dict[str, dict]:
             for offset, (split, count) in enumerate(SCENES.items())}  # fmt: skip
 
 
-def load_scene_dataset(name: str, *, batch_size: int = 32, seed: int = 0, weight_map: bool = False):
-    """A segmentation set as train / validation / test pipelines of ``(images, masks)`` batches, or
+def load_scene_dataset(name: str, *, batch_size: int = 32, seed: int = 0, weight_map: bool = False, folder=None,
+                       download: bool = True):  # fmt: skip
+    """A segmentation set (``mnist_scenes``, ``oxford_iiit_pet``: the record's reader gives its splits)
+    as train / validation / test pipelines of ``(images, masks)`` batches, or
     ``(images, masks, weights)`` with ``weight_map`` (U-Net's, :func:`scene_weight_maps`, which Keras
-    takes as a per-pixel ``sample_weight``): images float32 (batch, 64, 64, 1) in [0, 1], masks int32
-    (batch, 64, 64), weights float32 (batch, 64, 64). ``seed`` shuffles the training split."""
+    takes as a per-pixel ``sample_weight``): images float32 in [0, 1], (batch, 64, 64, 1) for the scenes
+    and (batch, 128, 128, 3) for the pets, masks int32 (batch, height, width), weights float32 (batch,
+    height, width). ``seed`` shuffles the training split; ``folder`` and ``download`` are for a set
+    downloaded once."""
     import importlib
+    import inspect
 
     import tensorflow as tf
 
@@ -123,7 +128,14 @@ def load_scene_dataset(name: str, *, batch_size: int = 32, seed: int = 0, weight
 
     spec = DATASETS[name]
     module, _, function = spec.reader.partition(":")
-    splits = getattr(importlib.import_module(module), function)()
+    reader = getattr(importlib.import_module(module), function)
+    if "download" in inspect.signature(reader).parameters:  # a set downloaded once (oxford_iiit_pet)
+        splits = reader(folder=folder, download=download)
+    else:  # generated offline (mnist_scenes)
+        splits = reader()
+    if weight_map and "objects" not in splits["train"]:
+        raise ValueError(f"weight_map needs each object's own label, which {name} does not have (mnist_scenes "
+                         "has): load it without weight_map.")  # fmt: skip
 
     def pipeline(split):
         arrays = splits[split]

@@ -175,7 +175,7 @@ def contracting_path(x, widths, *, padding: str = "valid", batch_norm: bool = Fa
           paper=UNET_PAPER, parameters=31_030_658, task="segmentation",
           small_build={"input_shape": (44, 44, 1), "base_width": 4, "depth": 2},
           fitted={"mnist_scenes": {"padding": "same", "base_width": 8},
-                  "PATH": {"padding": "same"}})  # fmt: skip
+                  "oxford_iiit_pet": {"padding": "same", "base_width": 32}, "PATH": {"padding": "same"}})  # fmt: skip
 def unet(input_shape=(572, 572, 1), num_classes=2, padding="valid", base_width=64, depth=4, dropout=0.5):
     """U-Net (see the module docstring). ``base_width`` channels at the first level, doubled at each
     of ``depth`` poolings (64 -> 1,024 as published); ``padding="same"`` keeps the output at the input
