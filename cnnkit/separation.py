@@ -1,0 +1,77 @@
+"""How well separated sources match the true ones: scale-invariant SNR, permutation-invariant training,
+and the improvements over the mixture that the Conv-TasNet paper reports.
+
+For an estimate ŝ and the true source s (both made zero-mean over time)::
+
+    s_target = (<ŝ, s> / ||s||^2) s        the part of the estimate along the source
+    e_noise  = ŝ - s_target                 everything else
+    SI-SNR   = 10 log10(||s_target||^2 / ||e_noise||^2)   in dB
+
+Scaling the estimate does not change it (hence "scale-invariant"). A separator does not know which
+output will hold which speaker, so utterance-level permutation-invariant training (PIT; Kolbæk et al.
+2017) scores every assignment of outputs to speakers and keeps the best; the loss is minus the best
+mean SI-SNR. SI-SNRi is the SI-SNR of the estimates minus that of the mixture itself taken as the
+estimate of every source.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+from keras import ops
+
+from cnnkit.models.layers import PACKAGE
+
+EPSILON = 1e-8
+
+
+def si_snr(estimate, source):
+    """SI-SNR in dB of ``estimate`` against ``source``, both ``(..., samples)``: one value per leading index
+    (``keras.ops``: any backend, differentiable)."""
+    estimate, source = ops.convert_to_tensor(estimate), ops.convert_to_tensor(source)
+    estimate = estimate - ops.mean(estimate, axis=-1, keepdims=True)
+    source = source - ops.mean(source, axis=-1, keepdims=True)
+    scale = ops.sum(estimate * source, axis=-1, keepdims=True) / (
+        ops.sum(source * source, axis=-1, keepdims=True) + EPSILON
+    )
+    target = scale * source
+    noise = estimate - target
+    ratio = (ops.sum(target * target, axis=-1) + EPSILON) / (ops.sum(noise * noise, axis=-1) + EPSILON)
+    return 10.0 * ops.log(ratio) / np.log(10.0)
+
+
+def best_permutation_si_snr(estimates, sources):
+    """``(best mean SI-SNR, index of the best permutation)`` per example, for ``(batch, speakers, samples)``
+    estimates and sources; permutation ``k`` is ``itertools.permutations(range(speakers))``'s k-th."""
+    estimates, sources = ops.convert_to_tensor(estimates), ops.convert_to_tensor(sources)
+    speakers = estimates.shape[1]
+    pairwise = si_snr(ops.expand_dims(estimates, 2), ops.expand_dims(sources, 1))  # (batch, estimate, source)
+    scores = []
+    for order in itertools.permutations(range(speakers)):
+        scores.append(ops.mean(ops.stack([pairwise[:, e, s] for e, s in enumerate(order)], axis=-1), axis=-1))
+    scores = ops.stack(scores, axis=-1)  # (batch, permutations)
+    return ops.max(scores, axis=-1), ops.argmax(scores, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PermutationInvariantSiSnr(keras.losses.Loss):
+    """Minus the best mean SI-SNR over the assignments of estimated to true speakers, per example:
+    ``y_true`` and ``y_pred`` are ``(batch, speakers, samples)``."""
+
+    def __init__(self, name: str = "pit_si_snr", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        best, _ = best_permutation_si_snr(y_pred, ops.cast(y_true, y_pred.dtype))
+        return -best
+
+
+def si_snr_improvement(estimates, sources, mixture) -> np.ndarray:
+    """SI-SNRi in dB per example (NumPy): the best-permutation SI-SNR of ``estimates`` ``(batch, speakers,
+    samples)`` minus the mean SI-SNR of the ``mixture`` ``(batch, samples)`` against each source."""
+    estimates, sources, mixture = (np.asarray(a, "float64") for a in (estimates, sources, mixture))
+    best = ops.convert_to_numpy(best_permutation_si_snr(estimates, sources)[0])
+    baseline = ops.convert_to_numpy(si_snr(np.repeat(mixture[:, None], sources.shape[1], axis=1), sources))
+    return best - baseline.mean(axis=-1)

@@ -1,0 +1,109 @@
+"""Conv-TasNet (cnnkit.models.tasnet) and SI-SNR with permutation-invariant training
+(cnnkit.separation): the paper's configuration and count, the receptive field, causality, the two
+layer norms against NumPy, SI-SNR against hand-computed cases, and a loss that ignores speaker order."""
+
+import keras
+import numpy as np
+import pytest
+
+from cnnkit.models.tasnet import (
+    PAPER_CONFIGURATION,
+    PAPER_PARAMETERS,
+    CumulativeLayerNorm,
+    GlobalLayerNorm,
+    conv_tasnet,
+    paper_parameter_count,
+    receptive_field,
+)
+from cnnkit.separation import PermutationInvariantSiSnr, best_permutation_si_snr, si_snr, si_snr_improvement
+
+SMALL = {
+    "filters": 16,
+    "length": 8,
+    "bottleneck": 8,
+    "hidden": 16,
+    "skip": 8,
+    "kernel": 3,
+    "blocks": 3,
+    "repeats": 2,
+}
+
+
+def test_the_papers_best_configuration_and_its_count():
+    model = conv_tasnet()
+    assert model.input_shape == (None, 32000) and model.output_shape == (None, 2, 32000)
+    assert model.count_params() == 4_984_881  # Keras: the last block's unused residual convolution left out
+    assert paper_parameter_count(model) == PAPER_PARAMETERS == 5_050_545  # Table I: 5.1M
+    assert model.get_layer("encoder").strides == (8,) and model.get_layer("encoder").kernel_size == (16,)
+    dilations = [model.get_layer(f"tcn1_{b}_depthwise").dilation_rate[0] for b in range(1, 9)]
+    assert dilations == [1, 2, 4, 8, 16, 32, 64, 128] and PAPER_CONFIGURATION["blocks"] == 8
+    assert (
+        conv_tasnet(causal=True).count_params() == model.count_params()
+    )  # cLN and gLN hold the same weights
+
+
+def test_the_receptive_field_is_1_53_seconds_at_8_khz():
+    assert receptive_field() == 12_256 and round(receptive_field() / 8000, 2) == 1.53
+    assert receptive_field(length=4, kernel=3, blocks=1, repeats=1) == (3 - 1) * 2 + 4  # 3 frames of stride 2
+
+
+def test_a_wrong_length_is_refused_with_the_nearest_valid_ones():
+    with pytest.raises(ValueError, match="the nearest that are: 32000, 32008"):
+        conv_tasnet(input_shape=(32003,))
+
+
+def test_the_causal_form_never_looks_ahead_and_the_non_causal_does():
+    rng = np.random.default_rng(0)
+    wave = rng.normal(size=(1, 400)).astype("float32")
+    later = wave.copy()
+    later[:, 300:] += rng.normal(size=(1, 100)).astype("float32")  # change only the future
+    for causal, moves in ((True, False), (False, True)):
+        keras.utils.set_random_seed(0)
+        model = conv_tasnet(input_shape=(400,), causal=causal, **SMALL)
+        before, after = (keras.ops.convert_to_numpy(model(w)) for w in (wave, later))
+        # samples before 292 come from frames that end before sample 300 (frame length 8, stride 4)
+        changed = np.abs(before[..., :292] - after[..., :292]).max()
+        assert (changed > 1e-6) == moves, (causal, changed)
+
+
+def test_the_layer_norms_against_numpy():
+    x = np.random.default_rng(1).normal(2.0, 3.0, size=(2, 5, 4)).astype("float32")
+    glob = keras.ops.convert_to_numpy(GlobalLayerNorm()(x))
+    expected = (x - x.mean(axis=(1, 2), keepdims=True)) / np.sqrt(x.var(axis=(1, 2), keepdims=True) + 1e-8)
+    np.testing.assert_allclose(glob, expected, atol=1e-4)
+    cumulative = keras.ops.convert_to_numpy(CumulativeLayerNorm()(x))
+    for t in range(5):
+        seen = x[:, : t + 1]
+        mean, var = seen.mean(axis=(1, 2), keepdims=True), seen.var(axis=(1, 2), keepdims=True)
+        np.testing.assert_allclose(
+            cumulative[:, t : t + 1], (x[:, t : t + 1] - mean) / np.sqrt(var + 1e-8), atol=1e-3
+        )
+
+
+def test_si_snr_of_hand_computed_cases():
+    t = np.linspace(0, 1, 1000, endpoint=False)
+    source = np.sin(2 * np.pi * 5 * t)
+    noise = np.cos(2 * np.pi * 5 * t)  # orthogonal to the source, the same power
+    cases = {
+        "source + noise": (source + noise, 0.0),
+        "source + noise / 10": (source + noise / 10, 20.0),
+        "3 x (source + noise / 10)": (3 * (source + noise / 10), 20.0),
+    }  # scale-invariant
+    for name, (estimate, expected) in cases.items():
+        value = float(keras.ops.convert_to_numpy(si_snr(estimate[None], source[None]))[0])
+        assert value == pytest.approx(expected, abs=1e-3), name
+
+
+def test_the_loss_does_not_care_which_output_holds_which_speaker():
+    rng = np.random.default_rng(2)
+    sources = rng.normal(size=(3, 2, 800)).astype("float32")
+    estimates = sources + 0.1 * rng.normal(size=sources.shape).astype("float32")
+    loss = PermutationInvariantSiSnr()
+    straight = float(loss(sources, estimates))
+    swapped = float(loss(sources, estimates[:, ::-1]))
+    assert straight == pytest.approx(swapped, rel=1e-5) and straight < -15  # about 20 dB: a 0.1 noise
+    _, chosen = best_permutation_si_snr(estimates[:, ::-1], sources)
+    assert keras.ops.convert_to_numpy(chosen).tolist() == [1, 1, 1]  # the swap (1, 0) was the best assignment
+    mixture = sources.sum(axis=1)
+    improvement = si_snr_improvement(estimates, sources, mixture)
+    assert improvement.shape == (3,) and (improvement > 15).all()  # from about 0 dB for the mixture to 20
