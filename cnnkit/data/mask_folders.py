@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit.data.registry import is_mask_folder  # noqa: F401  (re-exported: where a reader looks for it)
 from cnnkit.errors import CorruptDatasetError
 from cnnkit.files import printable
 
@@ -44,12 +45,6 @@ class BadMaskFilesError(CorruptDatasetError):
     def __init__(self, message, problems):
         super().__init__(message)
         self.problems = problems
-
-
-def is_mask_folder(folder) -> bool:
-    """True when ``folder`` holds both an ``images/`` and a ``masks/`` subfolder."""
-    folder = Path(folder)
-    return (folder / IMAGES).is_dir() and (folder / MASKS).is_dir()
 
 
 def _report(problems, total: int) -> None:

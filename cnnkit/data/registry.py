@@ -168,13 +168,17 @@ def is_folder_dataset(name) -> bool:
     return os.sep in name or (os.altsep is not None and os.altsep in name) or Path(name).is_dir()
 
 
+def is_mask_folder(folder) -> bool:
+    """True when ``folder`` holds both an ``images/`` and a ``masks/`` subfolder: your own segmentation
+    set (:mod:`cnnkit.data.mask_folders`) rather than a class-per-subfolder one."""
+    return (Path(folder) / "images").is_dir() and (Path(folder) / "masks").is_dir()
+
+
 def get_dataset(name) -> DatasetSpec:
     """The record of ``name``: a built-in dataset's, :data:`MASK_FOLDER` for a folder of images and masks
     (:mod:`cnnkit.data.mask_folders`), or :data:`FOLDER` for another folder path. An unknown name fails
     with the known ones listed."""
     if is_folder_dataset(name):
-        from cnnkit.data.mask_folders import is_mask_folder  # pathlib only: this module stays light
-
         return MASK_FOLDER if is_mask_folder(name) else FOLDER
     if name in DATASETS:
         return DATASETS[name]
