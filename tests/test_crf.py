@@ -16,7 +16,7 @@ def brute_force(potentials, transitions, length):
     paths = list(itertools.product(range(tags), repeat=length))
     scores = [
         sum(potentials[t, y] for t, y in enumerate(path))
-        + sum(transitions[a, b] for a, b in zip(path, path[1:]))
+        + sum(transitions[a, b] for a, b in zip(path, path[1:], strict=False))
         for path in paths
     ]
     return paths, np.asarray(scores)
