@@ -160,9 +160,10 @@ def test_the_attribution_and_fault_tests_pass_on(backend):
 def test_the_segmentation_and_separation_tests_pass_on(backend):
     """The mask metrics, losses and weight map (tests/test_segmentation.py), the brain volume's
     sparse-slice training (tests/test_brain.py), Conv-TasNet with its SI-SNR loss (tests/test_tasnet.py)
-    and the tagger's CRF (tests/test_crf.py), run again on another backend."""
-    run_under(backend, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "tests/test_segmentation.py",
-              "tests/test_brain.py", "tests/test_tasnet.py", "tests/test_crf.py", timeout=1200)  # fmt: skip
+    and the tagger with its CRF (tests/test_crf.py, tests/test_tagging.py), run again on another backend."""
+    tests = ["tests/test_segmentation.py", "tests/test_brain.py", "tests/test_tasnet.py", "tests/test_crf.py",
+             "tests/test_tagging.py"]
+    run_under(backend, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *tests, timeout=1200)
 
 
 def test_a_backend_chosen_too_late_is_one_line(capsys):
