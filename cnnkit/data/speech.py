@@ -60,8 +60,8 @@ def _engine():
             import espeakng_loader
         except ImportError as error:
             raise SpeechEngineMissingError(
-                'The synthetic speech mixtures need eSpeak NG: pip install "cnnkit[speech]" (espeakng-loader, '
-                "GPL-3.0, an optional extra)."
+                "The synthetic speech mixtures need eSpeak NG: "
+                'pip install "cnnkit[speech]" (espeakng-loader, GPL-3.0, an optional extra).'
             ) from error
         library = ctypes.CDLL(espeakng_loader.get_library_path())
         library.espeak_Initialize.restype = ctypes.c_int
