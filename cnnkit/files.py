@@ -37,8 +37,10 @@ def data_dir() -> Path:
 
 
 def offline() -> bool:
-    """True when ``$CNNKIT_OFFLINE`` is set to 1/true/yes: no download is ever attempted."""
-    return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in {"1", "true", "yes"}
+    """True when ``$CNNKIT_OFFLINE`` is on (:mod:`cnnkit.settings`' rule): no download is ever attempted."""
+    from cnnkit.settings import flag
+
+    return flag(OFFLINE_ENV_VAR)
 
 
 def printable(text: str | os.PathLike) -> str:

@@ -24,10 +24,10 @@ Keras' loops stop. Repeated steps (folds, seeds, subjects, timed passes) go thro
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from cnnkit.errors import CnnkitError
+from cnnkit.settings import flag
 
 QUICK_VARIABLE, SMOKE_VARIABLE = "CNNKIT_QUICK", "CNNKIT_SMOKE"
 SMOKE_BATCHES = 3  # batches per epoch, validation pass and prediction in smoke mode
@@ -36,8 +36,7 @@ SMOKE_REPEATS = 1  # folds, seeds, subjects or timed passes in smoke mode
 
 def run_mode() -> str:
     """``"full"``, ``"quick"`` (``CNNKIT_QUICK=1``) or ``"smoke"`` (``CNNKIT_SMOKE=1``)."""
-    quick = os.environ.get(QUICK_VARIABLE, "") == "1"
-    smoke = os.environ.get(SMOKE_VARIABLE, "") == "1"
+    quick, smoke = flag(QUICK_VARIABLE), flag(SMOKE_VARIABLE)  # one rule for on/off (cnnkit.settings)
     if quick and smoke:
         raise CnnkitError(
             f"{QUICK_VARIABLE}=1 and {SMOKE_VARIABLE}=1 are both set: quick mode shrinks the configuration, "

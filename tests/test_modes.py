@@ -51,6 +51,31 @@ def test_the_mode_comes_from_the_environment(monkeypatch):
     assert modes.run_mode() == "smoke" and modes.config().describe().startswith("smoke mode (CNNKIT_SMOKE=1)")
 
 
+@pytest.mark.parametrize("value", ["true", "Yes", " 1", "ON"])
+def test_every_spelling_of_on_selects_the_mode_and_of_off_does_not(monkeypatch, value):
+    monkeypatch.delenv("CNNKIT_SMOKE", raising=False)
+    monkeypatch.setenv("CNNKIT_QUICK", value)
+    assert modes.run_mode() == "quick"  # before cnnkit.settings, anything but "1" silently ran full mode
+    monkeypatch.setenv("CNNKIT_QUICK", "false")
+    assert modes.run_mode() == "full"
+
+
+def test_a_setting_that_is_neither_on_nor_off_is_refused_in_one_line(monkeypatch):
+    from cnnkit.files import offline
+    from cnnkit.settings import SettingError
+
+    monkeypatch.delenv("CNNKIT_SMOKE", raising=False)
+    monkeypatch.setenv("CNNKIT_QUICK", "ture")
+    with pytest.raises(SettingError) as caught:
+        modes.run_mode()
+    assert str(caught.value).startswith("CNNKIT_QUICK='ture' is neither on") and "\n" not in str(caught.value)
+    monkeypatch.setenv("CNNKIT_OFFLINE", "on")
+    assert offline()
+    monkeypatch.setenv("CNNKIT_OFFLINE", "2")
+    with pytest.raises(SettingError, match="CNNKIT_OFFLINE='2'"):
+        offline()
+
+
 def batches(count, size=4, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(count * size, 6)).astype("float32")
