@@ -248,7 +248,7 @@ def segmentation_claims(text):
     """10: a dense layer is a 1x1 convolution and a transposed convolution multiplies by the convolution's
     transposed matrix (to float precision); every scene network trained with the weight map passes 0.1 mean
     IoU over the digits in two epochs, and the weight map's class balance finds the digits sooner (IoU
-    higher by 0.1) at the price of background pixels (pixel accuracy lower); 3D U-Net and the 2D U-Net
+    higher by 0.05) at the price of background pixels (pixel accuracy lower); 3D U-Net and the 2D U-Net
     reach 0.70 mean IoU over grey and white matter on the voxels outside the six annotated slices."""
     dense, transposed = numbers(r"same weights differ by ([\d.e+-]+); C\^T g and conv_transpose\(g\) "
                                 r"by ([\d.e+-]+)", text)  # fmt: skip
@@ -258,7 +258,7 @@ def segmentation_claims(text):
     assert len(weighted) == 3 and all(float(iou) > 0.1 for _, iou in weighted), weighted
     plain, with_map = (numbers(re.escape(label) + r": mean IoU ([\d.]+) over the digits, pixel accuracy "
                                r"([\d.]+)", text) for label in ("- U-Net", "- U-Net + weight map"))  # fmt: skip
-    assert with_map[0] > plain[0] + 0.1 and with_map[1] < plain[1]  # digits found sooner, background paid for
+    assert with_map[0] > plain[0] + 0.05 and with_map[1] < plain[1]  # digits found sooner, background paid for
     for network in ("3D U-Net", "2D U-Net slice by slice"):
         (iou,) = numbers(re.escape(network) + r" from 6 annotated slices: mean IoU ([\d.]+) over grey", text)
         assert iou >= 0.70
