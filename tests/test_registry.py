@@ -4,11 +4,20 @@ import pytest
 
 from cnnkit.errors import UnknownNameError
 from cnnkit.models import build, get_spec, list_models, register
+from cnnkit.models.registry import natural_key
 
 
 def test_list_models_includes_both_lenets():
     assert {"lenet5", "lenet5_classic"} <= set(list_models())
-    assert list_models() == sorted(list_models())
+    assert list_models() == sorted(list_models(), key=natural_key)
+
+
+def test_models_are_listed_in_natural_order():
+    """resnet18 before resnet101, vgg11 before vgg16, as timm and keras.applications list them (issue 35)."""
+    names = list_models()
+    assert names.index("resnet18") < names.index("resnet34") < names.index("resnet50") < names.index("resnet101")
+    assert list_models("vgg1[0-9]") == ["vgg11", "vgg13", "vgg16", "vgg19"]
+    assert sorted(["b10", "a2", "b9", "a10"], key=natural_key) == ["a2", "a10", "b9", "b10"]
 
 
 def test_unknown_model_lists_the_known_ones():
@@ -86,10 +95,10 @@ def test_a_model_is_one_named_function_with_a_docstring():
 
 
 def test_list_models_filters_like_timm():
-    assert list_models("resnet*", pretrained=False) == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50",
+    assert list_models("resnet*", pretrained=False) == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                                                         "resnet_cifar"]  # fmt: skip
-    assert list_models("resnet*", exclude=["*cifar", "*_pretrained"]) == ["resnet101", "resnet152", "resnet18",
-                                                                          "resnet34", "resnet50"]  # fmt: skip
+    assert list_models("resnet*", exclude=["*cifar", "*_pretrained"]) == ["resnet18", "resnet34", "resnet50",
+                                                                          "resnet101", "resnet152"]  # fmt: skip
     assert list_models(["vgg1?", "lenet*"], exclude=["vgg16"]) == ["lenet5", "lenet5_classic", "vgg11", "vgg13", "vgg19"]
     assert list_models(kind="eeg_window") == ["cnn1d_gru", "cnn1d_lstm"]
     assert set(list_models(kind="de_grid")) == {"ccnn", "eeg_mlp"}

@@ -12,6 +12,7 @@ given once to :func:`register`, in one :class:`ModelSpec` record. The command li
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -163,10 +164,17 @@ def register(*, summary: str, **facts):
     return decorator
 
 
+def natural_key(name: str) -> tuple:
+    """A sort key that reads the digits in a name as a number: ``resnet18`` before ``resnet101``, as
+    timm and keras.applications list them (``re.split`` alternates text and digits, so the keys compare
+    text with text and numbers with numbers)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
 def list_models(filter: str | Sequence[str] = "*", *, exclude: str | Sequence[str] = (), kind: str | None = None,
                 pretrained: bool | None = None, reported: bool | None = None,
                 task: str | None = None) -> list[str]:  # fmt: skip
-    """The registered model names, sorted, optionally narrowed down.
+    """The registered model names in natural order (:func:`natural_key`), optionally narrowed down.
 
     Args:
         filter: a shell-style pattern such as ``"resnet*"`` (or several); names matching any are kept.
@@ -182,7 +190,7 @@ def list_models(filter: str | Sequence[str] = "*", *, exclude: str | Sequence[st
         raise ValueError(f"task must be one of {sorted(TASK_KINDS)}, got {task!r}.")
     keep = [filter] if isinstance(filter, str) else list(filter)
     drop = [exclude] if isinstance(exclude, str) else list(exclude)
-    return [name for name, spec in sorted(_REGISTRY.items())
+    return [name for name, spec in sorted(_REGISTRY.items(), key=lambda item: natural_key(item[0]))
             if any(fnmatchcase(name, p) for p in keep) and not any(fnmatchcase(name, p) for p in drop)
             and (kind is None or spec.takes == kind) and (task is None or spec.task == task)
             and (pretrained is None or spec.pretrained == pretrained)
@@ -195,7 +203,7 @@ def reported_accuracy() -> pd.DataFrame:
     ``headline`` (the figure it is remembered by, with its protocol, or None)."""
     rows = {name: {"top1": spec.reported.top1, "top5": spec.reported.top5, "source": spec.reported.protocol,
                    "headline": spec.reported.headline}
-            for name, spec in sorted(_REGISTRY.items()) if spec.reported is not None}  # fmt: skip
+            for name, spec in sorted(_REGISTRY.items(), key=lambda item: natural_key(item[0])) if spec.reported is not None}  # fmt: skip
     return pd.DataFrame.from_dict(rows, orient="index").astype({"top1": float, "top5": float})
 
 
