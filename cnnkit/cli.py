@@ -125,8 +125,23 @@ def typed_options(model_name: str, pairs) -> list[tuple[str, object]]:
                     f"{key}=false (yes/no and 1/0 are accepted too)."
                 )
             value = word in TRUE_WORDS
+        elif parameter is not None and _wrong_number(parameter.default, value):
+            kind = "a whole number" if isinstance(parameter.default, int) else "a number"
+            raise BadOptionError(
+                f"-o {key}={value}: {key} of {model_name} is {kind} (its default is {parameter.default!r}); "
+                f"write a number there, e.g. {key}={parameter.default!r}."
+            )
         typed.append((key, value))
     return typed
+
+
+def _wrong_number(default, value) -> bool:
+    """Whether ``value`` (as :func:`_model_option` parsed it) cannot stand where the builder's default is a
+    number: an int default takes whole numbers only, a float default any number (booleans are no numbers)."""
+    if isinstance(default, bool) or not isinstance(default, int | float):
+        return False
+    allowed = (int,) if isinstance(default, int) else (int, float)
+    return isinstance(value, bool) or not isinstance(value, allowed)
 
 
 def _positive_int(text: str) -> int:

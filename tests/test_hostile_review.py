@@ -593,6 +593,23 @@ def test_21_a_word_that_is_not_a_boolean_is_refused(tmp_path, capsys):
     assert code == 2 and one_clear_line(err) and "trainable of mobilenet_v2_pretrained is true or false" in err
 
 
+@pytest.mark.parametrize(("option", "message"), [("depth=abc", "depth of unet is a whole number"),
+                                                  ("depth=2.5", "depth of unet is a whole number"),
+                                                  ("base_width=true", "base_width of unet is a whole number")])  # fmt: skip
+def test_21_a_number_option_given_a_word_is_refused_before_the_data_loads(tmp_path, capsys, option, message):
+    """Issue 35, section 8: ``-o depth=abc`` printed Python's "'<' not supported between instances of 'str'
+    and 'int'" from inside the builder, after the dataset had loaded."""
+    argv = ["train", "unet", "--dataset", "mnist_scenes", "-o", option, "--out", tmp_path / "r"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and one_clear_line(err) and message in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_21_numbers_still_reach_the_builder():
+    assert cli.typed_options("unet", [cli._model_option("depth=3"), cli._model_option("padding=same")]) == [
+        ("depth", 3), ("padding", "same")]  # fmt: skip
+
+
 # --- 22-23: EEG -----------------------------------------------------------------------------------
 
 
