@@ -11,9 +11,10 @@ A class that is in neither the truth nor the prediction has no score (NaN here);
 out, as Keras' ``MeanIoU`` does. Pixel weights (the U-Net weight map, or 0 on unannotated voxels)
 weight every count: a pixel of weight 0 is not scored at all.
 
-Training a segmentation network needs no custom cross-entropy: Keras'
+Training a segmentation network needs no cross-entropy of its own: Keras'
 ``SparseCategoricalCrossentropy`` with a per-pixel ``sample_weight`` of shape (batch, height, width)
-is the paper's pixel-weighted cross-entropy.
+is the paper's pixel-weighted cross-entropy. :class:`PixelCrossEntropy` is that loss, with one
+workaround for PyTorch (see there).
 """
 
 from __future__ import annotations
@@ -108,6 +109,30 @@ def mask_metrics(num_classes: int, scored=None) -> list:
         keras.metrics.IoU(num_classes, target_class_ids=scored, sparse_y_pred=False, name="mean_iou"),
         MeanDice(num_classes, target_class_ids=scored, sparse_y_pred=False, name="mean_dice"),
     ]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PixelCrossEntropy(keras.losses.Loss):
+    """Cross-entropy per pixel (or voxel): softmax outputs ``(batch, ..., classes)``, integer masks
+    ``(batch, ...)`` in; one value per pixel out, so that a per-pixel ``sample_weight`` (the U-Net weight
+    map, 0 on unannotated voxels) weighs each, as with ``keras.losses.SparseCategoricalCrossentropy``.
+
+    It is that loss on TensorFlow and JAX. On PyTorch, Keras 3.15 moves the class axis of a
+    ``(batch, height, width, classes)`` output to position 1 and hands the non-contiguous result to
+    ``nll_loss``, whose backward pass then fails ("grad_input must be contiguous"); there the positions
+    are flattened to ``(positions, classes)`` first and the losses reshaped back: the same numbers."""
+
+    def __init__(self, name: str = "pixel_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        if keras.backend.backend() != "torch":
+            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        positions = ops.shape(y_pred)[:-1]
+        flat = keras.losses.sparse_categorical_crossentropy(
+            ops.reshape(y_true, (-1,)), ops.reshape(y_pred, (-1, ops.shape(y_pred)[-1]))
+        )
+        return ops.reshape(flat, positions)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

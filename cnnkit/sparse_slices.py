@@ -27,7 +27,7 @@ import pandas as pd
 
 from cnnkit.backends import forward
 from cnnkit.data.brain import SCORED, TISSUES, slice_weights
-from cnnkit.segmentation import mask_report
+from cnnkit.segmentation import PixelCrossEntropy, mask_report
 
 
 def random_crops(images, labels, weights, *, crop: int, batch_size: int, steps: int, seed: int):
@@ -117,7 +117,7 @@ def _fit(model, data, steps: int, learning_rate: float) -> float:
         data,
         epochs=1,
         optimizer=cosine_adam(learning_rate, steps),
-        loss="sparse_categorical_crossentropy",
+        loss=PixelCrossEntropy(),
         metrics=[],
         verbose=0,
     )

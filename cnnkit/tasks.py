@@ -24,7 +24,7 @@ from typing import Callable
 import keras
 import pandas as pd
 
-from cnnkit.segmentation import mask_metrics
+from cnnkit.segmentation import PixelCrossEntropy, mask_metrics
 
 
 @dataclass
@@ -74,7 +74,7 @@ def _classification_loss_and_metrics(model, num_classes=None, scored=None):
 
 def _segmentation_loss_and_metrics(model, num_classes=None, scored=None):
     classes = num_classes or model.output_shape[-1]
-    return keras.losses.SparseCategoricalCrossentropy(), mask_metrics(classes, scored)
+    return PixelCrossEntropy(), mask_metrics(classes, scored)
 
 
 TASKS = {

@@ -9,7 +9,7 @@ from sklearn.metrics import jaccard_score
 
 from cnnkit.data.masks import border_weights, class_balance_weights, gap_pixels, unet_weight_map
 from cnnkit.models import build
-from cnnkit.segmentation import MeanDice, SoftDiceLoss, class_scores, mask_confusion, mask_metrics, mask_report
+from cnnkit.segmentation import MeanDice, PixelCrossEntropy, SoftDiceLoss, class_scores, mask_confusion, mask_metrics, mask_report
 from cnnkit.tiling import pooling_alignment, tiled_predict
 
 
@@ -74,9 +74,32 @@ def test_soft_dice_and_the_pixel_weighted_cross_entropy_follow_their_formulas():
     assert SoftDiceLoss.from_config(loss.get_config()).smooth == 0.0
     assert float(SoftDiceLoss()(truth, keras.ops.one_hot(truth, 2))) == pytest.approx(0.0, abs=1e-6)
     weights = np.array([[[2.0, 0.0], [1.0, 1.0]]], "float32")
-    cross_entropy = keras.losses.SparseCategoricalCrossentropy()(truth, probabilities, sample_weight=weights)
     picked = np.array([0.8, 0.2 * 0 + 0.7, 0.6, 0.9])
-    assert float(cross_entropy) == pytest.approx(np.sum(-np.log(picked) * weights.ravel()) / 4, rel=1e-5)
+    for cross_entropy in (keras.losses.SparseCategoricalCrossentropy(), PixelCrossEntropy()):
+        value = cross_entropy(truth, probabilities, sample_weight=weights)
+        assert float(value) == pytest.approx(np.sum(-np.log(picked) * weights.ravel()) / 4, rel=1e-5)
+    per_pixel = PixelCrossEntropy(reduction=None)(truth, probabilities)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(per_pixel), -np.log(picked).reshape(1, 2, 2), rtol=1e-5)
+
+
+def test_a_segmentation_network_trains_with_the_task_loss_on_every_backend():
+    """One weighted training step of a small U-Net with the segmentation task's loss and metrics. On
+    PyTorch with Keras 3.15, Keras' own sparse cross-entropy fails there in the backward pass on
+    (batch, height, width, classes) outputs ("grad_input must be contiguous"): tests/test_backends.py
+    runs this file on JAX and PyTorch too."""
+    from cnnkit.tasks import TASKS
+
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 16, 16, 1)).astype("float32")
+    masks = rng.integers(0, 3, (2, 16, 16)).astype("int32")
+    model = build("unet", input_shape=(16, 16, 1), num_classes=3, padding="same", base_width=4, depth=2)
+    loss, metrics = TASKS["segmentation"].loss_and_metrics(model, 3, [1, 2])
+    model.compile(keras.optimizers.Adam(1e-3), loss, metrics=metrics)
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
+    logs = model.train_on_batch(images, masks, sample_weight=np.ones((2, 16, 16), "float32"), return_dict=True)
+    assert np.isfinite(logs["loss"]) and logs["loss"] > 0
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after))  # the step changed the weights
 
 
 def test_the_weight_map_of_a_hand_computed_case():
