@@ -22,14 +22,11 @@ prediction throughput, and the semi-automated brain result.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from fresh_process import run, said  # bench/ is the script's folder, so on its path
+
 SIDE, BATCH, WIDTH = 128, 8, 16
 
 THROUGHPUT = r"""
@@ -37,13 +34,14 @@ import json, statistics, sys, time
 import numpy as np
 import keras
 from cnnkit.models import build
+from cnnkit.segmentation import PixelCrossEntropy
 
 side, batch, width = map(int, sys.argv[1:4])
 rng = np.random.default_rng(0)
 images = rng.random((batch, side, side, 1)).astype("float32")
 masks = rng.integers(0, 3, (batch, side, side)).astype("int32")
 model = build("unet", input_shape=(side, side, 1), num_classes=3, padding="same", base_width=width)
-model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+model.compile(keras.optimizers.Adam(1e-3), PixelCrossEntropy())  # the segmentation task's loss
 for _ in range(3):
     model.train_on_batch(images, masks)
 seconds = []
@@ -105,23 +103,6 @@ run_2d = sparse_slices.train_2d_from_slices(net_2d, volume, slices, steps=400, c
 print(json.dumps({"slices": len(slices), "3d": [run_3d.summary["mean_iou"], run_3d.seconds],
                   "2d": [run_2d.summary["mean_iou"], run_2d.seconds]}))
 """
-
-
-def run(code: str, backend: str, *arguments) -> dict | str:
-    """Run ``code`` in a fresh Python on ``backend``: its last JSON line, or the error's last line."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", code, *map(str, arguments)], capture_output=True, text=True, env=env
-    )
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        return f"failed: {lines[-1] if lines else 'exit code ' + str(done.returncode)}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def said(result, describe) -> str:
-    """``describe(result)``, or the failure line when the run failed."""
-    return result if isinstance(result, str) else describe(result)
 
 
 def memory_line(r: dict) -> str:
