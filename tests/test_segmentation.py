@@ -99,7 +99,7 @@ def test_a_segmentation_network_trains_with_the_task_loss_on_every_backend():
     logs = model.train_on_batch(images, masks, sample_weight=np.ones((2, 16, 16), "float32"), return_dict=True)
     assert np.isfinite(logs["loss"]) and logs["loss"] > 0
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
-    assert any(not np.array_equal(b, a) for b, a in zip(before, after))  # the step changed the weights
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))  # the step changed the weights
 
 
 def test_the_weight_map_of_a_hand_computed_case():
