@@ -18,14 +18,11 @@ the script says so and prints no ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from fresh_process import run, said  # bench/ is the script's folder, so on its path
+
 BATCH, POINTS, NEIGHBOURS, CHANNELS, FILTERS = 32, 1024, 16, 64, 128
 
 WORKER = r"""
@@ -79,14 +76,9 @@ def main() -> None:
           f"{platform.machine()}, {os.cpu_count()} CPUs\n")  # fmt: skip
     print("| backend | forward points/s | forward+backward points/s | peak memory (MiB) |\n|---|---|---|---|")
     for backend in args.backends:
-        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        done = subprocess.run([sys.executable, "-c", WORKER, *map(str, (BATCH, POINTS, NEIGHBOURS, CHANNELS, FILTERS))],
-                              capture_output=True, text=True, env=env)  # fmt: skip
-        if done.returncode != 0:
-            print(f"| {backend} | failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'} | | |")
-            continue
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"| {backend} | {result['forward']:,.0f} | {result['forward+backward']:,.0f} | {result['peak_mib']:,.0f} |")
+        result = run(WORKER, backend, BATCH, POINTS, NEIGHBOURS, CHANNELS, FILTERS)
+        print(f"| {backend} | " + said(result, lambda r: f"{r['forward']:,.0f} | {r['forward+backward']:,.0f} | "
+                                         f"{r['peak_mib']:,.0f}") + (" | | |" if isinstance(result, str) else " |"))
     problem = pyg_available()
     print("\nPyTorch Geometric's XConv: " + ("importable, but not timed by this script" if problem is None else
                                              f"not available here ({problem}); no ratio"))  # fmt: skip
