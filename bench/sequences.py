@@ -7,7 +7,7 @@
    the median of five). The real-time factor is the seconds of audio separated per second of compute
    (above 1: faster than real time). The causal form's algorithmic latency is one encoder window,
    L = 16 samples (2 ms at 8 kHz): it reads no future frame.
-2. The tagger (``cnnkit.tagging.cnn_tagger()`` with its defaults: 256 characters, embeddings of 32, four
+2. The tagger (``cnnkit.models.tagging.cnn_tagger()`` with its defaults: 256 characters, embeddings of 32, four
    convolutions of width 64, kernel 3, dilations 1, 2, 4, 8): characters tagged per second, batches of
    64 windows, timed the same way; and the linear-chain CRF's Viterbi decoding (``CRFTagger.decode``)
    on top, the median of five calls after two warm-ups.
@@ -44,11 +44,11 @@ import json, statistics, time
 import numpy as np
 import keras
 from cnnkit.profiling import inference_latency
-from cnnkit.tagging import CRFTagger, cnn_tagger
+from cnnkit.models.tagging import CRFTagger, cnn_tagger
 
 BATCH, LENGTH = 64, 256
-softmax = cnn_tagger(length=LENGTH)
-crf = CRFTagger(cnn_tagger(length=LENGTH, scores_only=True))
+softmax = cnn_tagger(input_shape=(LENGTH,))
+crf = CRFTagger(cnn_tagger(input_shape=(LENGTH,), scores_only=True))
 ids = np.random.default_rng(0).integers(2, 39, size=(BATCH, LENGTH)).astype("int32")
 mask = np.ones(ids.shape, "float32")
 for _ in range(2):

@@ -2,7 +2,8 @@
 
 - ``train MODEL --dataset NAME_OR_FOLDER``: a built-in dataset, or a folder of your own images
   with one subfolder per class (every file is checked first; ``--split`` sets the fractions).
-- ``predict RUN_DIR IMAGE_OR_FOLDER...``: one line per image (``--top K``, ``--csv FILE``).
+- ``predict RUN_DIR IMAGE_OR_FOLDER...``: one line per image (``--top K``, ``--csv FILE``); a separation
+  run writes one WAV file per speaker of each WAV file, a tagging run prints each text file restored.
 - ``evaluate RUN_DIR --dataset NAME_OR_FOLDER``: metrics, per-class report and confusion matrix
   in a new folder under ``RUN_DIR/evaluations/``.
 
@@ -55,6 +56,7 @@ from cnnkit.data.loading import load_dataset  # noqa: E402
 from cnnkit.data.registry import DATASETS, DatasetSpec, datasets_table, get_dataset, list_datasets  # noqa: E402
 from cnnkit.distribute import training_scope  # noqa: E402
 from cnnkit.errors import (  # noqa: E402
+    BadInputFileError,
     BadOptionError,
     CnnkitError,
     OutputFolderError,
@@ -75,7 +77,7 @@ from cnnkit.fitting import configuration, fitted_options, input_options  # noqa:
 from cnnkit.inference import check_output_file  # noqa: E402
 from cnnkit.models import build, get_spec, list_models  # noqa: E402
 from cnnkit.seed import set_seed  # noqa: E402
-from cnnkit.tasks import scored_classes, task_of  # noqa: E402
+from cnnkit.tasks import TASKS, scored_classes, task_of  # noqa: E402
 from cnnkit.training import train  # noqa: E402
 
 
@@ -187,9 +189,12 @@ def make_parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("predict", help="predict the classes of new images with a trained run",
                               parents=[common])  # fmt: skip
     ask.add_argument("run", type=Path, help="a run folder (with model.keras)")
-    ask.add_argument("images", nargs="+", type=Path, help="image files or folders")
+    ask.add_argument("images", nargs="+", type=Path, help="image files or folders (point files for a point-cloud "
+                     "run, WAV files for a separation run, text files for a tagging run)")
     ask.add_argument("--top", type=_positive_int, default=1, help="the K most probable classes")
     ask.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+    ask.add_argument("--sources", type=Path, help="for a separation run, where the WAV file of each speaker goes "
+                     "(default RUN/sources-<time>)")  # fmt: skip
     ask.add_argument("--masks", type=Path, help="for a segmentation run, where the predicted masks go as palette "
                      "PNGs (default RUN/masks-<time>)")  # fmt: skip
 
@@ -366,6 +371,8 @@ def _load_data(args, dataset: DatasetSpec, options: dict, out: Path):
     if dataset.kind == "points":
         return load_dataset(args.dataset, batch_size=args.batch_size, augment=args.augment != "none", seed=args.seed,
                             download=not args.no_download)  # fmt: skip
+    if dataset.kind in ("waveforms", "characters"):
+        return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed)
     if dataset.task == "segmentation":
         folder = {"fractions": args.split} if dataset.kind == "folder" else {"download": not args.no_download}
         return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed, **folder)
@@ -438,8 +445,11 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
     )
     for name, figure in result.figures.items():
         if synthetic:
-            figure.axes[0].set_title("SYNTHETIC data (not DEAP recordings)" if dataset.kind == "eeg"
-                                     else f"SYNTHETIC data ({data.info.name})", color="#b00020")  # fmt: skip
+            notice = "SYNTHETIC data (not DEAP recordings)" if dataset.kind == "eeg" else f"SYNTHETIC data ({data.info.name})"
+            if len(figure.axes) > 2:  # several panels with titles of their own: above them all
+                figure.suptitle(notice, color="#b00020", y=1.04)
+            else:
+                figure.axes[0].set_title(notice, color="#b00020")
         plots.save_figure(figure, out / name)
     metrics = {
         "model": args.model,
@@ -460,9 +470,10 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
     }
     if fitted_options(args.model, args.dataset):
         metrics["fitted_options"] = fitted_options(args.model, args.dataset)
+    if data.info.provenance:
+        metrics["data_provenance"] = data.info.provenance
     write_json(out / runs.METRICS, metrics)  # last: its presence marks the run as finished
-    label = {"accuracy": "accuracy", "mean_iou": "mean IoU"}[task.headline]
-    print(f"Test {label} {result.headline:.4f} in {metrics['total_seconds']:.1f} s; results in {printable(out)}")
+    print(f"Test {task.headline_label} {result.headline:.4f} in {metrics['total_seconds']:.1f} s; results in {printable(out)}")
     return metrics
 
 
@@ -480,7 +491,11 @@ def run_predict(args) -> None:
     if args.csv is not None:
         check_output_file(args.csv)  # before predicting: a bad path must not cost the predictions
     run = load_run(args.run)
-    if len(run.model.output_shape) > 2:  # a segmentation run: one mask per image
+    task = task_of(run.model).name
+    if task in ("separation", "tagging"):
+        _predict_sequences(args, run, task)
+        return
+    if task == "segmentation":  # one mask per image
         from cnnkit.inference import predict_mask_files
 
         masks = args.masks or Path(args.run) / f"masks-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -501,13 +516,32 @@ def run_predict(args) -> None:
             table.to_csv(temporary, index=False, errors="backslashreplace")
 
 
+def _predict_sequences(args, run, task: str) -> None:
+    """A separation run writes one WAV file per speaker of every WAV file given (into ``--sources``); a
+    tagging run prints every text file given with its punctuation and capitals restored."""
+    from cnnkit.inference import restore_files, separate_files
+
+    if task == "separation":
+        folder = args.sources or Path(args.run) / f"sources-{time.strftime('%Y%m%d-%H%M%S')}"
+        table = separate_files(run, args.images, folder)
+        for path, speaker, wav, _ in table.itertuples(index=False, name=None):
+            print(f"{path}\t{speaker}\t{wav}")
+    else:
+        table = restore_files(run, args.images)
+        for path, _, restored in table.itertuples(index=False, name=None):
+            print(f"{path}\t{printable(restored)}")
+    if args.csv is not None:
+        with atomic_path(args.csv) as temporary:
+            table.to_csv(temporary, index=False, errors="backslashreplace")
+
+
 def run_evaluate(args) -> None:
     from cnnkit.inference import evaluate_run, load_run
 
     metrics = evaluate_run(load_run(args.run), args.dataset, args.out)
-    label = {"accuracy": "Accuracy", "mean_iou": "Mean IoU"}[metrics["headline"]]
-    print(f"{label} {metrics[metrics['headline']]:.4f} on {metrics['examples']} images of {printable(args.dataset)}; "
-          f"results in {printable(metrics['folder'])}")  # fmt: skip
+    label = TASKS[metrics["task"]].headline_label
+    print(f"{label[0].upper() + label[1:]} {metrics[metrics['headline']]:.4f} on {metrics['examples']} examples of "
+          f"{printable(args.dataset)}; results in {printable(metrics['folder'])}")  # fmt: skip
 
 
 def models_table() -> str:
@@ -649,7 +683,7 @@ def _dispatch(args) -> int:
         else:
             run_training(args)
     except (UnknownNameError, BadOptionError, OutputFolderError, folders.BadImageFilesError,
-            folders.FolderDatasetError, RunFolderError) as error:  # a bad argument: as argparse's errors  # fmt: skip
+            folders.FolderDatasetError, RunFolderError, BadInputFileError) as error:  # a bad argument: as argparse's errors  # fmt: skip
         print(f"error: {error}", file=sys.stderr)
         return 2
     except CnnkitError as error:

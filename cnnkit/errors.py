@@ -52,3 +52,8 @@ class RunDamagedError(CnnkitError, RuntimeError):
 
 class RunFolderError(CnnkitError, FileNotFoundError):
     """The folder is not a usable training run (no model.keras, or a damaged one)."""
+
+
+class BadInputFileError(CnnkitError, ValueError):
+    """A file given to predict that cannot be read as it is (a WAV file, a text); the message names the
+    file and the fix."""

@@ -281,3 +281,71 @@ def evaluate_segmentation(model, dataset, class_names, scored=None):
     summary["test_iou"] = {str(name): (None if np.isnan(v) else float(v)) for name, v in table["iou"].items()}
     return TaskEvaluation(headline=summary["test_mean_iou"], summary=summary, table=table, examples=int(len(truth)),
                           figures={"masks.png": plots.mask_examples(examples, class_names)})  # fmt: skip
+
+
+def evaluate_separation(model, dataset, class_names, scored=None):
+    """A separator on a test pipeline of ``(mixtures, sources)`` batches: per mixture the SI-SNR of the
+    mixture itself and of the estimates under the best assignment of outputs to speakers, and their
+    difference, SI-SNRi (:mod:`cnnkit.separation`); the means in the summary; the first mixture's
+    spectrograms beside its true sources."""
+    import itertools
+
+    from cnnkit import plots
+    from cnnkit.data.speech import RATE
+    from cnnkit.separation import best_permutation_si_snr, si_snr
+    from cnnkit.tasks import TaskEvaluation
+
+    rows, example = [], None
+    for mixtures, sources in dataset:
+        mixtures, sources = np.asarray(mixtures, "float64"), np.asarray(sources, "float64")
+        estimates = np.asarray(backends.forward(model, mixtures.astype("float32")), "float64")
+        best, order = (keras.ops.convert_to_numpy(t) for t in best_permutation_si_snr(estimates, sources))
+        repeated = np.repeat(mixtures[:, None], sources.shape[1], axis=1)
+        baseline = keras.ops.convert_to_numpy(si_snr(repeated, sources)).mean(axis=-1)
+        rows += [{"si_snr": float(b), "mixture_si_snr": float(m), "si_snri": float(b - m)}
+                 for b, m in zip(best, baseline, strict=True)]  # fmt: skip
+        if example is None:  # output e of the best permutation holds source permutation[e]
+            permutation = list(itertools.permutations(range(sources.shape[1])))[int(order[0])]
+            matched = np.empty_like(estimates[0])
+            matched[list(permutation)] = estimates[0]
+            example = (mixtures[0], sources[0], matched)
+    if not rows:
+        raise ValueError("The dataset is empty: there is nothing to separate.")
+    table = pd.DataFrame(rows).rename_axis("mixture")
+    summary = {f"test_{key}": float(table[key].mean()) for key in ("si_snri", "si_snr", "mixture_si_snr")}
+    figure = plots.separation_spectrograms(*example, rate=RATE, names=class_names)
+    return TaskEvaluation(headline=summary["test_si_snri"], summary=summary, table=table, examples=len(table),
+                          figures={"spectrograms.png": figure})  # fmt: skip
+
+
+def predict_tags(model, ids, mask) -> np.ndarray:
+    """The label of every position, int ``(batch, positions)``: Viterbi's path for a CRF tagger
+    (:class:`cnnkit.models.tagging.CRFTagger`), else the largest output per position."""
+    if hasattr(model, "decode"):
+        return np.asarray(model.decode(ids, mask))
+    return np.asarray(backends.forward(model, ids)).argmax(axis=-1)
+
+
+def evaluate_tagging(model, dataset, class_names, scored=None):
+    """A tagger on a test pipeline of ``(ids, labels, mask)`` batches: F1, precision, recall and support
+    per label and the macro F1 over the real positions (:func:`cnnkit.tagging.tag_scores`), the accuracy
+    over them, and the confusion matrix of the labels."""
+    from cnnkit import plots
+    from cnnkit.tagging import tag_scores
+    from cnnkit.tasks import TaskEvaluation
+
+    truths, guesses, masks = [], [], []
+    for ids, labels, mask in dataset:
+        truths.append(np.asarray(labels))
+        masks.append(np.asarray(mask))
+        guesses.append(predict_tags(model, np.asarray(ids), masks[-1]))
+    if not truths:
+        raise ValueError("The dataset is empty: there is nothing to tag.")
+    truth, guess, mask = np.concatenate(truths), np.concatenate(guesses), np.concatenate(masks)
+    table, macro = tag_scores(truth, guess, mask, class_names)
+    real = mask > 0
+    summary = {"test_macro_f1": macro, "test_accuracy": float((truth[real] == guess[real]).mean()),
+               "test_positions": int(real.sum())}  # fmt: skip
+    confusion = confusion_matrix(truth[real], guess[real], labels=list(range(len(class_names))))
+    return TaskEvaluation(headline=macro, summary=summary, table=table, examples=int(len(truth)),
+                          figures={"confusion_matrix.png": plots.confusion_heatmap(confusion, class_names)})  # fmt: skip

@@ -45,6 +45,12 @@ def input_options(model: str, dataset, input_shape=None) -> dict:
                                "set: mnist_points, solids_synthetic, modelnet10 or modelnet40.")  # fmt: skip
     if data.kind == "points":
         return {}
+    if data.kind in ("waveforms", "characters") or spec.takes in ("waveforms", "characters"):
+        if DATA_KIND_FOR_INPUT[spec.takes] != data.kind:
+            fitting = ", ".join(n for n in list_models() if DATA_KIND_FOR_INPUT[get_spec(n).takes] == data.kind)
+            raise UnknownNameError(f"{model} takes {INPUT_KINDS[spec.takes]}, but {dataset} holds {data.kind}; "
+                                   f"train a model that takes them on it: {fitting or 'none is registered'}.")  # fmt: skip
+        return {}
     if data.kind == "eeg":
         if spec.takes == "images":
             raise UnknownNameError(
@@ -70,7 +76,7 @@ def input_options(model: str, dataset, input_shape=None) -> dict:
 
 # Which kind of dataset record (DatasetSpec.kind) holds each input kind of the model records.
 DATA_KIND_FOR_INPUT = {"images": "images", "points": "points", "de_grid": "eeg", "eeg_window": "eeg",
-                       "volumes": "volumes"}  # fmt: skip
+                       "volumes": "volumes", "waveforms": "waveforms", "characters": "characters"}  # fmt: skip
 
 
 def check_task(model: str, dataset) -> None:

@@ -23,7 +23,7 @@ import pandas as pd
 from cnnkit import backends, runs
 from cnnkit.data import folders
 from cnnkit.data.registry import get_dataset, is_folder_dataset
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import BadInputFileError, CnnkitError
 from cnnkit.files import atomic_path, prepare_folder, printable, write_json
 from cnnkit.models.losses import class_probabilities
 from cnnkit.runs import Run, load_run  # noqa: F401 (load_run: the first step of this module's API)
@@ -263,6 +263,8 @@ def _fit_options(run: Run, dataset: str) -> dict:
     if spec.kind == "points" or takes_points(run):
         model = run.settings.get("model")
         return input_options(model, dataset) if model in list_models() else {}
+    if spec.kind in ("waveforms", "characters"):
+        return {}
     if spec.kind != "images":
         raise UnknownNameError(f"evaluate takes an image dataset or a folder of images, not {dataset!r} "
                                "(DEAP runs are evaluated by train, on their test subjects' trials).")  # fmt: skip
@@ -270,3 +272,127 @@ def _fit_options(run: Run, dataset: str) -> dict:
     if model in list_models():
         return input_options(model, dataset, input_shape=run.input_shape)
     return image_options(spec.native_shape, run.input_shape, model=run.folder.name, dataset=dataset)
+
+
+# --- separation: WAV files in, one WAV file per speaker out ------------------------------------------
+
+
+def wav_paths(sources) -> list[str]:
+    """WAV files given as files or found in folders (``*.wav``, recursively, sorted)."""
+    paths = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            paths += sorted(str(p) for p in source.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
+        elif source.is_file():
+            paths.append(str(source))
+        else:
+            raise folders.FolderDatasetError(f"{printable(source)} does not exist: give WAV files or folders of them.")
+    if not paths:
+        raise folders.FolderDatasetError(f"No WAV files in {', '.join(printable(s) for s in sources)}.")
+    return paths
+
+
+def separator_for(run: Run, samples: int) -> keras.Model:
+    """The run's separator for ``samples`` samples: its own model when they fit its input, else the same
+    network rebuilt for the shortest valid length that holds them, with the run's weights (no weight of a
+    convolutional separator depends on the length)."""
+    from cnnkit.fitting import configuration, fitted_options
+    from cnnkit.models import build, list_models
+
+    length = run.model.input_shape[1]
+    if samples <= length:
+        return run.model
+    window = run.model.get_layer("encoder").kernel_size[0]
+    stride = window // 2
+    needed = window + -(-(samples - window) // stride) * stride
+    model, dataset = run.settings.get("model"), run.settings.get("dataset")
+    if model not in list_models():
+        raise CnnkitError(f"{run.folder.name} separates {length:,} samples at a time and records no registered model "
+                          f"to rebuild for a {samples:,}-sample file; cut the file into pieces of at most {length:,}.")  # fmt: skip
+    options = {**fitted_options(model, dataset), **dict(run.settings.get("option") or [])}
+    rebuilt = build(configuration(model, dataset), input_shape=(needed,), num_classes=len(run.class_names), **options)
+    rebuilt.set_weights(run.model.get_weights())
+    return rebuilt
+
+
+def separate_files(run: Run, sources, out_folder, rate: int = 8000) -> pd.DataFrame:
+    """For a separation run: every WAV file in ``sources`` (files or folders; each read and checked first,
+    :func:`cnnkit.data.wav_files.read_wav`, at the run's ``rate``) separated into one WAV file per speaker
+    in ``out_folder`` (``<name>-<speaker>.wav``, 16-bit PCM, each estimate scaled to the mixture's peak:
+    SI-SNR does not fix the scale of an estimate). One row per file and speaker: ``path``, ``speaker``,
+    ``wav`` (the file written) and ``seconds``."""
+    from cnnkit.data.wav_files import read_wav, write_wav
+
+    paths = wav_paths(sources)
+    waves = [read_wav(path, rate) for path in paths]  # every file checked before any is separated
+    out = prepare_folder(out_folder)
+    rows, taken = [], set()
+    for path, wave in zip(paths, waves, strict=True):
+        model = separator_for(run, len(wave))
+        padded = np.zeros((1, model.input_shape[1]), "float32")
+        padded[0, : len(wave)] = wave
+        estimates = np.asarray(backends.forward(model, padded))[0, :, : len(wave)]
+        stem, number = Path(path).stem, 1
+        while (name := stem if number == 1 else f"{stem}-{number}") in taken:
+            number += 1
+        taken.add(name)
+        peak = float(np.abs(wave).max()) or 1.0
+        for speaker, estimate in zip(run.class_names, estimates, strict=True):
+            target = out / f"{name}-{speaker.replace(' ', '')}.wav"
+            write_wav(target, estimate * peak / max(float(np.abs(estimate).max()), 1e-9), rate)
+            rows.append({"path": printable(path), "speaker": speaker, "wav": printable(target),
+                         "seconds": round(len(wave) / rate, 3)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# --- tagging: text files in, the text with its punctuation and capitals restored out --------------------
+
+MAX_TEXT_BYTES = 10_000_000
+
+
+def read_text_file(path) -> str:
+    """The UTF-8 text of ``path``, refused in one line naming the file when it is not UTF-8 or larger than
+    :data:`MAX_TEXT_BYTES`."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise BadInputFileError(f"{printable(path)}: {size:,} bytes, above the limit of {MAX_TEXT_BYTES:,} "
+                                "for a text to tag; split it into smaller files.")  # fmt: skip
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise BadInputFileError(f"{printable(path)}: not UTF-8 text ({error.reason} at byte {error.start}); "
+                                "save it as UTF-8.") from None  # fmt: skip
+
+
+def restore_files(run: Run, sources) -> pd.DataFrame:
+    """For a punctuation tagging run: every text file in ``sources`` (files, or ``*.txt`` in folders)
+    lowercased and stripped of its punctuation as the model's training input was
+    (:func:`cnnkit.data.punctuation.strip_and_label`), tagged window by window, and its capitals and marks
+    restored. One row per file: ``path``, ``input`` (what the model read) and ``restored``."""
+    from cnnkit.data.punctuation import encode, restore, strip_and_label
+    from cnnkit.evaluation import predict_tags
+
+    paths = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            paths += sorted(str(p) for p in source.rglob("*.txt") if p.is_file())
+        elif source.is_file():
+            paths.append(str(source))
+        else:
+            raise folders.FolderDatasetError(f"{printable(source)} does not exist: give text files or folders of them.")
+    if not paths:
+        raise folders.FolderDatasetError(f"No .txt files in {', '.join(printable(s) for s in sources)}.")
+    texts = [read_text_file(path) for path in paths]  # every file read before any is tagged
+    length = run.model.input_shape[1]
+    rows = []
+    for path, text in zip(paths, texts, strict=True):
+        plain, _ = strip_and_label(" ".join(text.split()))
+        ids = encode(plain)
+        count = max(1, -(-len(ids) // length))
+        windows = np.zeros((count, length), "int32")
+        windows.ravel()[: len(ids)] = ids
+        mask = (windows > 0).astype("float32")
+        labels = predict_tags(run.model, windows, mask).ravel()[: len(ids)]
+        rows.append({"path": printable(path), "input": plain, "restored": restore(plain, labels)})
+    return pd.DataFrame(rows)

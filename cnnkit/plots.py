@@ -326,3 +326,24 @@ def cell_diagram(table: pd.DataFrame, outputs, title: str = "") -> plt.Figure:
     axis.axis("off")
     figure.tight_layout()
     return figure
+
+
+def separation_spectrograms(mixture, sources, estimates, rate: int, names=None) -> plt.Figure:
+    """The spectrograms of one ``mixture`` ``(samples,)``, its true ``sources`` and the ``estimates``
+    ``(speakers, samples)`` (estimate ``k`` already matched to source ``k``): one column each, decibels
+    on one colour scale, time in seconds and frequency in kHz (scipy's ``spectrogram``, 32-ms windows)."""
+    from scipy.signal import spectrogram
+
+    names = list(names or [f"speaker {k + 1}" for k in range(len(sources))])
+    panels = [("mixture", mixture)] + [(f"{n}: truth", s) for n, s in zip(names, sources, strict=True)]
+    panels += [(f"{n}: estimate", e) for n, e in zip(names, estimates, strict=True)]
+    window = int(0.032 * rate)
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 2.8), sharey=True)
+    for axis, (title, wave) in zip(axes, panels, strict=True):
+        frequencies, times, power = spectrogram(np.asarray(wave, "float64"), fs=rate, nperseg=window)
+        image = axis.pcolormesh(times, frequencies / 1000, 10 * np.log10(power + 1e-10), vmin=-100, vmax=-30,
+                                shading="auto", cmap="magma")  # fmt: skip
+        axis.set(title=title, xlabel="time (s)")
+    axes[0].set_ylabel("frequency (kHz)")
+    figure.colorbar(image, ax=axes, label="power (dB)", shrink=0.9)
+    return figure

@@ -136,11 +136,14 @@ def mark_trained(folder: Path, epochs: int) -> None:
 def fingerprint_data(dataset: str, data) -> str:
     """A fingerprint of the data a run trains on: for an image folder, every file's path, size
     and modification time (a file added, removed or replaced changes it); for DEAP, the subject
-    files read; for a built-in dataset, its name (its files are checked by their own readers).
+    files read; for a built-in dataset, its name (its files are checked by their own readers) and, for
+    data made on this machine, what it was made from (``info.provenance``).
     ``data`` is a :class:`cnnkit.data.base.Dataset`."""
     digest = hashlib.sha256()
     digest.update(os.fsencode(dataset) + b"\n")
     digest.update(json.dumps(list(data.info.class_names)).encode() + b"\n")
+    if data.info.provenance:  # data made on this machine from something that can change (Python's help topics)
+        digest.update(json.dumps(data.info.provenance, sort_keys=True).encode() + b"\n")
     for path in data.info.files:
         stat = os.stat(path)
         digest.update(os.fsencode(os.path.relpath(path, dataset if Path(dataset).is_dir() else "."))
@@ -243,6 +246,13 @@ def outputs_class_scores(model: keras.Model) -> str | None:
     return f"its last layer ({last.name}) has no softmax, so its outputs are not probabilities"
 
 
+def separates(model: keras.Model) -> bool:
+    """True for a separator: a ``(batch, samples)`` waveform in, ``(batch, speakers, samples)`` out."""
+    shape, inputs = model.output_shape, getattr(model, "inputs", None)
+    return (not isinstance(shape, list) and len(shape) == 3 and bool(inputs) and len(inputs[0].shape) == 2
+            and "float" in str(inputs[0].dtype) and shape[-1] == inputs[0].shape[-1])  # fmt: skip
+
+
 def read_class_names(folder: Path, outputs: int) -> tuple[str, ...]:
     """The class names in ``folder/classes.json``, checked against the model's ``outputs``;
     numbered names ``"0", "1", ...`` when the run has no ``classes.json``."""
@@ -274,8 +284,9 @@ def write_class_names(folder: Path, class_names) -> None:
 def load_run(folder) -> Run:
     """Load ``folder/model.keras`` (Keras safe mode) with ``classes.json`` and ``settings.json``.
 
-    The model must output one probability per class (or LeNet-5's penalties), and
-    ``classes.json`` must name exactly that many classes; a damaged or mismatched run is
+    The model must output one probability per class (or LeNet-5's penalties), per example, pixel or
+    position, or one waveform per speaker (a separator), and ``classes.json`` must name exactly that
+    many classes (speakers); a damaged or mismatched run is
     refused with :class:`RunFolderError`, which names the file.
     """
     folder = Path(folder)
@@ -283,10 +294,13 @@ def load_run(folder) -> Run:
     if not path.is_file():
         raise RunFolderError(f"{folder} holds no {MODEL}: give the folder of a finished training run.")
     model = load_model_file(path, folder)
-    problem = outputs_class_scores(model)
-    if problem is not None:
-        raise RunFolderError(f"The model in {folder} cannot classify or segment: {problem}.")
-    classes = read_class_names(folder, model.output_shape[-1])
+    if separates(model):  # its "classes" are the speakers: one waveform each
+        classes = read_class_names(folder, model.output_shape[1])
+    else:
+        problem = outputs_class_scores(model)
+        if problem is not None:
+            raise RunFolderError(f"The model in {folder} cannot classify, segment, tag or separate: {problem}.")
+        classes = read_class_names(folder, model.output_shape[-1])
     settings_file = folder / SETTINGS
     try:
         settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}

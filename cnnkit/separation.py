@@ -75,3 +75,23 @@ def si_snr_improvement(estimates, sources, mixture) -> np.ndarray:
     best = ops.convert_to_numpy(best_permutation_si_snr(estimates, sources)[0])
     baseline = ops.convert_to_numpy(si_snr(np.repeat(mixture[:, None], sources.shape[1], axis=1), sources))
     return best - baseline.mean(axis=-1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SiSnrImprovement(keras.metrics.Mean):
+    """SI-SNRi in dB as a Keras metric, the mean over examples: the best-permutation SI-SNR of ``y_pred``
+    minus that of the mixture, taken as ``y_true.sum(axis=1)``: the sources of a mixture add up to it, as
+    in every mixture of :mod:`cnnkit.data.speech` (for other data, use :func:`si_snr_improvement` with the
+    real mixture). ``y_true`` and ``y_pred`` are ``(batch, speakers, samples)``."""
+
+    def __init__(self, name: str = "si_snri", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        best, _ = best_permutation_si_snr(y_pred, y_true)
+        mixture = ops.repeat(ops.sum(y_true, axis=1, keepdims=True), ops.shape(y_true)[1], axis=1)
+        return super().update_state(best - ops.mean(si_snr(mixture, y_true), axis=-1), sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}

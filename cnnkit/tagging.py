@@ -1,13 +1,9 @@
-"""Sequence labelling with a 1D CNN: the tagger, its CRF form, the two baselines and the scores.
+"""Sequence labelling: what the tagger (:mod:`cnnkit.models.tagging`) is measured against and by.
 
-- :func:`cnn_tagger`: character ids ``(batch, time)`` -> embeddings -> stacked 1D convolutions
-  ("same" padding, optional dilation) -> a softmax per position ``(batch, time, labels)``. Padding
-  positions (id 0) are left out of the loss and every score by a per-position ``sample_weight``.
-- :class:`CRFTagger`: the same network's scores as a CRF's potentials, with a learned transition matrix;
-  trained on the CRF's negative log-likelihood (:mod:`cnnkit.crf`) and decoded by Viterbi.
 - Baselines: :func:`majority_by_context` (the most frequent label of each character context in
   training) and :func:`ngram_logistic_regression` (scikit-learn on the characters around each position).
-- :func:`tag_scores`: F1 per label and macro F1 (scikit-learn) over the real positions.
+- :func:`tag_scores`: F1 per label and macro F1 (scikit-learn) over the real positions;
+  :class:`MacroF1`, the same macro F1 as a Keras metric for training.
 """
 
 from __future__ import annotations
@@ -17,70 +13,9 @@ from collections import Counter, defaultdict
 import keras
 import numpy as np
 import pandas as pd
-from keras import layers, ops
+from keras import ops
 
-from cnnkit.crf import crf_log_likelihood, viterbi_decode
 from cnnkit.models.layers import PACKAGE
-
-
-def receptive_field(kernel: int, dilations) -> int:
-    """Positions one output sees through convolutions of ``kernel`` taps at the given dilations:
-    ``1 + sum (kernel - 1) * d`` (notebook 00's rule with dilation)."""
-    return 1 + sum((kernel - 1) * d for d in dilations)
-
-
-def cnn_tagger(
-    length=256,
-    vocabulary=39,
-    labels=6,
-    embedding=32,
-    width=64,
-    kernel=3,
-    dilations=(1, 2, 4, 8),
-    scores_only=False,
-):
-    """The 1D CNN tagger: ``(batch, length)`` int ids in, ``(batch, length, labels)`` out (a softmax per
-    position, or the raw scores with ``scores_only``, which :class:`CRFTagger` reads as potentials)."""
-    ids = keras.Input(shape=(length,), dtype="int32", name="characters")
-    x = layers.Embedding(vocabulary, embedding, name="embedding")(ids)
-    for i, dilation in enumerate(dilations, start=1):
-        x = layers.Conv1D(
-            width, kernel, dilation_rate=dilation, padding="same", activation="relu", name=f"conv{i}"
-        )(x)
-    scores = layers.Dense(labels, activation=None if scores_only else "softmax", name="tags")(x)
-    return keras.Model(ids, scores, name="cnn_tagger_scores" if scores_only else "cnn_tagger")
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class CRFTagger(keras.Model):
-    """A network of per-position scores (``encoder``, e.g. ``cnn_tagger(scores_only=True)``) under a
-    linear-chain CRF. ``call`` returns the potentials; the loss is minus the mean CRF log-likelihood of
-    the true tags, the real positions given by the ``sample_weight`` mask; :meth:`decode` runs Viterbi."""
-
-    def __init__(self, encoder: keras.Model, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
-        labels = encoder.output_shape[-1]
-        self.transitions = self.add_weight(shape=(labels, labels), initializer="zeros", name="transitions")
-
-    def call(self, inputs, training=False):
-        return self.encoder(inputs, training=training)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        mask = sample_weight if sample_weight is not None else ops.ones(ops.shape(y)[:2])
-        return -ops.mean(crf_log_likelihood(y_pred, y, self.transitions, mask))
-
-    def decode(self, ids, mask) -> np.ndarray:
-        """Viterbi's tags, int32 ``(batch, time)``, -1 on padding."""
-        return viterbi_decode(self(ids, training=False), self.transitions, mask)
-
-    def get_config(self):
-        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder)}
-
-    @classmethod
-    def from_config(cls, config):
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
 
 
 def context_keys(ids: np.ndarray, before: int = 1, after: int = 1) -> np.ndarray:
@@ -143,3 +78,23 @@ def tag_scores(labels, predicted, mask, label_names) -> tuple[pd.DataFrame, floa
         index=[label_names[k] for k in present],
     )
     return table, float(np.mean(f1))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MacroF1(keras.metrics.IoU):
+    """:func:`tag_scores`' macro F1 as a Keras metric: from Keras' confusion matrix over the positions
+    (weighted by the ``sample_weight`` mask, so padding is not counted), F1 per label ``2 TP / (2 TP + FP +
+    FN)``, averaged over the labels that occur in the truth. Integer labels and per-position scores in
+    (the largest score is the prediction)."""
+
+    def __init__(self, num_classes: int, name: str = "macro_f1", **kwargs):
+        kwargs.setdefault("target_class_ids", list(range(num_classes)))
+        kwargs.setdefault("sparse_y_pred", False)
+        super().__init__(num_classes=num_classes, name=name, **kwargs)
+
+    def result(self):
+        confusion = ops.cast(self.total_cm, "float32")  # rows: true labels, columns: predicted
+        hits, truth = ops.diagonal(confusion), ops.sum(confusion, axis=1)
+        f1 = ops.divide(2.0 * hits, ops.maximum(truth + ops.sum(confusion, axis=0), 1e-9))
+        present = ops.cast(ops.greater(truth, 0.0), "float32")
+        return ops.sum(f1 * present) / ops.maximum(ops.sum(present), 1.0)

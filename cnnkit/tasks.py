@@ -1,6 +1,6 @@
-"""One record per task kind: what differs between predicting one class per example and one class
-per pixel. Training, the command line's run reports and ``evaluate`` read it from here; there is no
-second training path.
+"""One record per task kind: what differs between predicting one class per example, one class per
+pixel, one waveform per speaker and one label per position. Training, the command line's run reports
+and ``evaluate`` read it from here; there is no second training path.
 
 =============== ======================== ============================= ===========================
 task            target (per example)     loss, metrics (training)      report (test split)
@@ -10,9 +10,16 @@ classification  a class index            cross-entropy, accuracy       per-class
 segmentation    a mask (height, width)   cross-entropy (per-pixel      per-class IoU and Dice,
                 of class indices         weights if given), pixel      predicted masks beside
                                          accuracy, mean IoU, mean Dice the truth
+separation      each speaker's waveform  minus SI-SNR under the best   SI-SNR and SI-SNRi per
+                (speakers, samples)      assignment of outputs to      mixture, waveforms and
+                                         speakers (PIT), SI-SNRi       spectrograms
+tagging         a label per position     cross-entropy per position    F1 per label, macro F1
+                (positions,), padding    (padding weighted 0),
+                weighted 0               accuracy, macro F1
 =============== ======================== ============================= ===========================
 
-A model's task is what its output says: one score vector per example, or one per pixel.
+A model's task is what its output says (:func:`task_of`): one score vector per example, one per pixel,
+one per position of a sequence of character ids, or one waveform per speaker.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class TaskSpec:
     name: str
     target: str
     headline: str
+    headline_label: str
     loss_and_metrics: Callable
     evaluator: str
 
@@ -77,24 +85,59 @@ def _segmentation_loss_and_metrics(model, num_classes=None, scored=None):
     return PixelCrossEntropy(), mask_metrics(classes, scored)
 
 
+def _separation_loss_and_metrics(model, num_classes=None, scored=None):
+    from cnnkit.separation import PermutationInvariantSiSnr, SiSnrImprovement
+
+    return PermutationInvariantSiSnr(), [SiSnrImprovement()]
+
+
+def _tagging_loss_and_metrics(model, num_classes=None, scored=None):
+    from cnnkit.tagging import MacroF1
+
+    classes = num_classes or model.output_shape[-1]
+    return keras.losses.SparseCategoricalCrossentropy(), ["accuracy", MacroF1(classes)]
+
+
 TASKS = {
     "classification": TaskSpec(name="classification", target="a class index per example", headline="accuracy",
-                               loss_and_metrics=_classification_loss_and_metrics,
+                               headline_label="accuracy", loss_and_metrics=_classification_loss_and_metrics,
                                evaluator="cnnkit.evaluation:evaluate_classification"),
     "segmentation": TaskSpec(name="segmentation", target="a mask of class indices per example (height, width)",
-                             headline="mean_iou", loss_and_metrics=_segmentation_loss_and_metrics,
+                             headline="mean_iou", headline_label="mean IoU",
+                             loss_and_metrics=_segmentation_loss_and_metrics,
                              evaluator="cnnkit.evaluation:evaluate_segmentation"),
+    "separation": TaskSpec(name="separation", target="the waveform of every speaker (speakers, samples)",
+                           headline="si_snri", headline_label="SI-SNR improvement (dB)",
+                           loss_and_metrics=_separation_loss_and_metrics,
+                           evaluator="cnnkit.evaluation:evaluate_separation"),
+    "tagging": TaskSpec(name="tagging", target="a label per position (positions,); padding weighted 0",
+                        headline="macro_f1", headline_label="macro F1", loss_and_metrics=_tagging_loss_and_metrics,
+                        evaluator="cnnkit.evaluation:evaluate_tagging"),
 }  # fmt: skip
 
 
 def task_of(model: keras.Model) -> TaskSpec:
-    """The task a model performs, read from its output: ``(batch, classes)`` is classification,
-    ``(batch, height, width[, depth], classes)`` segmentation."""
+    """The task a model performs, read from its input and output: ``(batch, classes)`` out is
+    classification, ``(batch, height, width[, depth], classes)`` segmentation; ``(batch, positions,
+    labels)`` out of integer ids in is tagging, and ``(batch, speakers, samples)`` out of ``(batch,
+    samples)`` in (a waveform per speaker, as long as the mixture) separation."""
     shape = model.output_shape
     if isinstance(shape, list):
         raise ValueError(f"{model.name} has {len(shape)} outputs; cnnkit trains and reports models with one "
                          "(for a deeply supervised UNet++, see cnnkit.models.unet.unet_plus_plus_inference).")  # fmt: skip
-    return TASKS["classification" if len(shape) == 2 else "segmentation"]
+    if len(shape) == 2:
+        return TASKS["classification"]
+    if len(shape) > 3:
+        return TASKS["segmentation"]
+    from cnnkit.runs import separates
+
+    if separates(model):
+        return TASKS["separation"]
+    inputs = model.inputs[0] if getattr(model, "inputs", None) else None
+    if inputs is not None and "int" in str(inputs.dtype):
+        return TASKS["tagging"]
+    raise ValueError(f"{model.name}'s output {shape} is neither one waveform per speaker of its (batch, samples) "
+                     "input nor one label per position of integer ids; cnnkit cannot tell its task.")  # fmt: skip
 
 
 def scored_classes(num_classes: int, background: int | None) -> list[int] | None:

@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from cnnkit import tagging
+from cnnkit.models import tagging as tagger
 
 
 def toy(seed=0, n=64, length=24):
@@ -21,8 +22,8 @@ def toy(seed=0, n=64, length=24):
 
 
 def test_the_receptive_field_grows_with_dilation():
-    assert tagging.receptive_field(3, (1, 1, 1, 1)) == 9 and tagging.receptive_field(3, (1, 2, 4, 8)) == 31
-    model = tagging.cnn_tagger(length=40, kernel=3, dilations=(1, 2, 4))
+    assert tagger.receptive_field(3, (1, 1, 1, 1)) == 9 and tagger.receptive_field(3, (1, 2, 4, 8)) == 31
+    model = tagger.cnn_tagger(input_shape=(40,), kernel=3, dilations=(1, 2, 4))
     assert model.output_shape == (None, 40, 6) and model.get_layer("conv3").dilation_rate == (4,)
 
 
@@ -54,8 +55,8 @@ def test_scores_are_scikit_learns_over_the_real_positions_only():
 def test_the_crf_tagger_trains_decodes_and_round_trips_in_safe_mode(tmp_path):
     ids, labels, mask = toy()
     keras.utils.set_random_seed(0)
-    model = tagging.CRFTagger(
-        tagging.cnn_tagger(length=24, vocabulary=6, labels=2, width=16, dilations=(1, 2), scores_only=True)
+    model = tagger.CRFTagger(
+        tagger.cnn_tagger(input_shape=(24,), vocabulary=6, num_classes=2, width=16, dilations=(1, 2), scores_only=True)
     )
     model.compile(keras.optimizers.Adam(1e-2))
     history = model.fit(ids, labels, sample_weight=mask, batch_size=16, epochs=8, verbose=0)

@@ -4,6 +4,7 @@ a folder of your own images (:mod:`cnnkit.data.folders`) and DEAP's EEG (:mod:`c
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from cnnkit.data import eeg, folders, images, mask_folders, points, scenes
@@ -66,6 +67,10 @@ def load_dataset(
         weight_map: for a segmentation set (``"mnist_scenes"``, :mod:`cnnkit.data.scenes`), batches
             of ``(images, masks, weights)`` with U-Net's weight map as a per-pixel sample weight.
 
+    ``"speech_synthetic"`` (SYNTHETIC two-speaker mixtures, :func:`cnnkit.data.speech.load_speech_dataset`)
+    and ``"pydoc_punctuation"`` (a label per character, :func:`cnnkit.data.punctuation.load_punctuation_dataset`)
+    take ``batch_size`` and ``seed`` only.
+
     A folder holding ``images/`` and ``masks/`` is a segmentation set of your own
     (:func:`cnnkit.data.mask_folders.load_mask_folder`: every pair checked, ``resize_to``,
     ``channels``, ``fractions`` and ``seed`` apply).
@@ -76,6 +81,13 @@ def load_dataset(
         (32, 32, 1)
     """
     spec = get_dataset(name)  # an unknown name fails here, with the known ones
+    if spec.kind in ("waveforms", "characters"):
+        given = _given(standardize, pad_to=pad_to, resize_to=resize_to, channels=channels, augment=augment)
+        if given or weight_map:
+            raise ValueError(f"{', '.join(given + ['weight_map'] * weight_map)} apply to images, not to the {spec.kind} "
+                             f"of {name}: load it with batch_size and seed only.")  # fmt: skip
+        module, _, function = spec.reader.partition(":")
+        return getattr(importlib.import_module(module), function)(name, batch_size=batch_size, seed=seed)
     if spec.task == "segmentation":
         folder_options = {"resize_to": resize_to, "channels": channels} if spec.kind != "folder" else {}
         given = _given(standardize, pad_to=pad_to, augment=augment, **folder_options)

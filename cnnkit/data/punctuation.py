@@ -26,7 +26,8 @@ import sys
 
 import numpy as np
 
-LABELS = ("lower", "Upper", "lower .", "Upper .", "lower ,", "Upper ,")
+from cnnkit.data.registry import PUNCTUATION_LABELS as LABELS  # noqa: F401 (the record's class names)
+
 SENTENCE_END, PAUSE = ".?!", ",;:"
 ALPHABET = " abcdefghijklmnopqrstuvwxyz0123456789"  # the input's characters; id 0 pads, 1 is unknown
 KEPT = re.compile(r"[A-Za-z0-9 ]")
@@ -131,3 +132,27 @@ def windows(paragraphs, length: int = 256) -> dict[str, np.ndarray]:
         "labels": np.pad(labels, (0, pad)).reshape(count, length),
         "mask": mask.reshape(count, length),
     }
+
+
+def load_punctuation_dataset(name: str = "pydoc_punctuation", *, batch_size: int = 32, seed: int = 0,
+                             length: int = 256):  # fmt: skip
+    """The punctuation set as train / validation / test pipelines of ``(ids, labels, mask)`` batches:
+    int32 ``(batch, length)`` character ids (:func:`encode`), int32 labels (:data:`LABELS`) and the float32
+    mask, 1 on real characters and 0 on padding, which Keras takes as a per-position ``sample_weight``.
+    The split is by topic (:func:`topic_splits` with ``seed``); the training windows are reshuffled every
+    epoch. What the text was (Python's version, a digest): :func:`corpus_facts`."""
+    import tensorflow as tf
+
+    from cnnkit.data.base import Dataset, DatasetInfo
+    from cnnkit.data.registry import DATASETS
+
+    pipelines, counts = {}, {}
+    for split, pairs in topic_splits(seed=seed).items():
+        arrays = windows([paragraph for _, paragraph in pairs], length)
+        data = tf.data.Dataset.from_tensor_slices((arrays["ids"], arrays["labels"], arrays["mask"]))
+        if split == "train":
+            data = data.shuffle(len(arrays["ids"]), seed=seed, reshuffle_each_iteration=True)
+        pipelines[split], counts[split] = data.batch(batch_size).prefetch(tf.data.AUTOTUNE), len(arrays["ids"])
+    info = DatasetInfo(name=name, class_names=DATASETS[name].class_names, input_shape=(length,), num_examples=counts,
+                       kind="characters", provenance={"pydoc_data.topics": corpus_facts()})  # fmt: skip
+    return Dataset(info=info, **pipelines)

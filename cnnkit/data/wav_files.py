@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.errors import CnnkitError
+from cnnkit.errors import BadInputFileError
 from cnnkit.files import atomic_path
 
 MAX_SECONDS = 600.0
 
 
-class BadWavFileError(CnnkitError, ValueError):
+class BadWavFileError(BadInputFileError):
     """A WAV file that cannot be separated as it is (the message names the file and the problem)."""
 
 

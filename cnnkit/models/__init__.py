@@ -5,7 +5,8 @@
 
 One file per family: ``lenet``, ``alexnet``, ``zfnet``, ``vgg``, ``inception`` (GoogLeNet,
 BN-Inception, Inception-v3, Xception), ``inception_resnet`` (Inception-v4, Inception-ResNet-v1/v2), ``resnet``, ``resnext``, ``wrn``, ``densenet``, ``mobilenet``
-(MobileNet v1/v2, MixNet), ``eeg``, ``points`` (PointCNN's X-Conv, PointNet), ``unet`` (U-Net, UNet++, 3D U-Net), and ``applications`` (models used from keras.applications
+(MobileNet v1/v2, MixNet), ``eeg``, ``points`` (PointCNN's X-Conv, PointNet), ``unet`` (U-Net, UNet++, 3D U-Net), ``tasnet`` (Conv-TasNet),
+``tagging`` (the 1D CNN tagger and its CRF form), and ``applications`` (models used from keras.applications
 as they are). Their blocks are public, e.g. ``cnnkit.models.inception.inception_module``.
 Transfer learning: ``cnnkit.models.pretrained("mobilenet_v2", num_classes=5)``.
 
@@ -27,6 +28,8 @@ from cnnkit.models import (  # noqa: F401  (they register their builders and cus
     points,
     resnet,
     resnext,
+    tagging,
+    tasnet,
     unet,
     vgg,
     wrn,

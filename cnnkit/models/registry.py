@@ -28,11 +28,15 @@ INPUT_KINDS = {
     "eeg_window": "raw EEG windows (time steps, channels)",
     "points": "point clouds (points, 3 coordinates + features)",
     "volumes": "volumes (height, width, depth, channels)",
+    "waveforms": "waveforms (samples,) of one channel",
+    "characters": "character ids (positions,)",
 }
 
 TASK_KINDS = {
     "classification": "one class per example",
     "segmentation": "one class per pixel or voxel",
+    "separation": "one waveform per speaker",
+    "tagging": "one label per position of a sequence",
 }
 
 
@@ -95,6 +99,8 @@ class ModelSpec:
             :func:`cnnkit.fitting.fitted_options` read it.
         task: what it predicts, a key of :data:`TASK_KINDS` (``"classification"``: one class per
             example; ``"segmentation"``: one per pixel or voxel).
+        outputs: the builder option that the number of classes of the data goes to (``num_classes``;
+            ``speakers`` for a separator, whose "classes" are the sources it writes).
         small_build: builder options (``input_shape`` among them) for a small but complete build,
             every kind of layer present at a fraction of the cost, for checks that run every model
             (the tests, ``bench/``); ``None`` when the default build is small enough or a smaller
@@ -117,6 +123,7 @@ class ModelSpec:
     backends: tuple[str, ...] = ("tensorflow", "jax", "torch")
     fitted: dict | None = None
     task: str = "classification"
+    outputs: str = "num_classes"
     small_build: dict | None = None
 
     @property
@@ -221,7 +228,8 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **options
     Args:
         name: a name from :func:`list_models`.
         input_shape: e.g. ``(height, width, channels)``; defaults to the model's own.
-        num_classes: number of output classes; defaults to the builder's default.
+        num_classes: number of output classes (for a separator, of speakers: the record's ``outputs``
+            names the option it goes to); defaults to the builder's default.
         **options: passed to the builder (e.g. ``activation="relu"``).
     """
     spec = get_spec(name)
@@ -242,5 +250,5 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **options
             f"images (load_dataset(..., resize_to={spec.min_size})) or choose a model for small images."
         )
     if num_classes is not None:
-        options["num_classes"] = int(num_classes)
+        options[spec.outputs] = int(num_classes)
     return spec.builder(input_shape=shape, **options)
