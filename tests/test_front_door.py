@@ -20,7 +20,8 @@ def test_the_datasets_command_lists_every_dataset_the_train_command_accepts(caps
     monkeypatch.setattr(cli, "_train_and_report", lambda args, *rest: routed.append(args.dataset) or {})
     for name in listed[:-2]:
         spec = registry.get_dataset(name)
-        model = "unet" if spec.task == "segmentation" else {"eeg": "ccnn", "points": "pointnet"}.get(spec.kind, "lenet5")
+        model = ({"segmentation": "unet", "separation": "conv_tasnet", "tagging": "cnn_tagger"}.get(spec.task)
+                 or {"eeg": "ccnn", "points": "pointnet"}.get(spec.kind, "lenet5"))  # fmt: skip
         assert cli.main(["train", model, "--dataset", name, "--out", f"{name}-run"]) == 0, capsys.readouterr().err
     assert routed == listed[:-2]
 

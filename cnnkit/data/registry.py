@@ -156,7 +156,7 @@ DATASETS = {spec.name: spec for spec in (
                 default_batch_size=8, synthetic=True, reader="cnnkit.data.speech:load_speech_dataset"),
     DatasetSpec(name="pydoc_punctuation", summary="punctuation and capitals restored per character on the prose of "
                 "Python's own help topics (offline), split by topic", kind="characters", task="tagging",
-                class_names=PUNCTUATION_LABELS, native_shape=(256,), default_epochs=15, default_batch_size=32,
+                class_names=PUNCTUATION_LABELS, native_shape=(256,), default_epochs=60, default_batch_size=32,
                 reader="cnnkit.data.punctuation:load_punctuation_dataset"),
     DatasetSpec(name="deap", summary="DEAP EEG, 32 subjects: your licensed files in data/deap/", kind="eeg",
                 default_epochs=30),
