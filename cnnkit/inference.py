@@ -73,22 +73,28 @@ def takes_points(run: Run) -> bool:
     return len(run.input_shape) == 2
 
 
+def files_in(sources, suffixes, what: str) -> list[str]:
+    """The files of ``sources`` (files as given; in folders, recursively and sorted, those whose suffix is one
+    of ``suffixes``); a source that does not exist, or none found, is refused in one line naming ``what``."""
+    paths = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            paths += sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+        elif source.is_file():
+            paths.append(str(source))
+        else:
+            raise folders.FolderDatasetError(f"{printable(source)} does not exist: give {what} or folders of them.")
+    if not paths:
+        shown = ", ".join(printable(source) for source in sources)
+        raise folders.FolderDatasetError(f"No {what} ({', '.join(suffixes)}) in {shown}.")
+    return paths
+
+
 def point_paths(sources) -> list[str]:
     """Point files (:data:`cnnkit.data.point_files.POINT_SUFFIXES`) given as files or found in folders."""
     from cnnkit.data.point_files import POINT_SUFFIXES
 
-    paths = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            paths += sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in POINT_SUFFIXES and p.is_file())
-        elif source.is_file():
-            paths.append(str(source))
-        else:
-            raise folders.FolderDatasetError(f"{printable(source)} does not exist: give point files or folders of them.")
-    if not paths:
-        shown = ", ".join(printable(source) for source in sources)
-        raise folders.FolderDatasetError(f"No point files ({', '.join(POINT_SUFFIXES)}) in {shown}.")
-    return paths
+    return files_in(sources, POINT_SUFFIXES, "point files")
 
 
 def read_clouds(run: Run, paths, seed: int = 0) -> np.ndarray:
@@ -277,21 +283,6 @@ def _fit_options(run: Run, dataset: str) -> dict:
 # --- separation: WAV files in, one WAV file per speaker out ------------------------------------------
 
 
-def wav_paths(sources) -> list[str]:
-    """WAV files given as files or found in folders (``*.wav``, recursively, sorted)."""
-    paths = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            paths += sorted(str(p) for p in source.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
-        elif source.is_file():
-            paths.append(str(source))
-        else:
-            raise folders.FolderDatasetError(f"{printable(source)} does not exist: give WAV files or folders of them.")
-    if not paths:
-        raise folders.FolderDatasetError(f"No WAV files in {', '.join(printable(s) for s in sources)}.")
-    return paths
-
-
 def separator_for(run: Run, samples: int) -> keras.Model:
     """The run's separator for ``samples`` samples: its own model when they fit its input, else the same
     network rebuilt for the shortest valid length that holds them, with the run's weights (no weight of a
@@ -323,7 +314,7 @@ def separate_files(run: Run, sources, out_folder, rate: int = 8000) -> pd.DataFr
     ``wav`` (the file written) and ``seconds``."""
     from cnnkit.data.wav_files import read_wav, write_wav
 
-    paths = wav_paths(sources)
+    paths = files_in(sources, (".wav",), "WAV files")
     waves = [read_wav(path, rate) for path in paths]  # every file checked before any is separated
     out = prepare_folder(out_folder)
     rows, taken = [], set()
@@ -373,16 +364,7 @@ def restore_files(run: Run, sources) -> pd.DataFrame:
     from cnnkit.data.punctuation import encode, restore, strip_and_label
     from cnnkit.evaluation import predict_tags
 
-    paths = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            paths += sorted(str(p) for p in source.rglob("*.txt") if p.is_file())
-        elif source.is_file():
-            paths.append(str(source))
-        else:
-            raise folders.FolderDatasetError(f"{printable(source)} does not exist: give text files or folders of them.")
-    if not paths:
-        raise folders.FolderDatasetError(f"No .txt files in {', '.join(printable(s) for s in sources)}.")
+    paths = files_in(sources, (".txt",), "text files")
     texts = [read_text_file(path) for path in paths]  # every file read before any is tagged
     length = run.model.input_shape[1]
     rows = []
