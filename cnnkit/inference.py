@@ -283,27 +283,28 @@ def _fit_options(run: Run, dataset: str) -> dict:
 # --- separation: WAV files in, one WAV file per speaker out ------------------------------------------
 
 
-def separator_for(run: Run, samples: int) -> keras.Model:
-    """The run's separator for ``samples`` samples: its own model when they fit its input, else the same
-    network rebuilt for the shortest valid length that holds them, with the run's weights (no weight of a
-    convolutional separator depends on the length)."""
+def separator_for(run: Run, samples: int) -> tuple[keras.Model, int]:
+    """The run's separator for a mixture of ``samples`` samples and the length to zero-pad it to: its own
+    model when the mixture fits its input (or its input takes any length), else the same network rebuilt
+    for any length with the run's weights (no weight of a convolutional separator depends on the length)."""
     from cnnkit.fitting import configuration, fitted_options
     from cnnkit.models import build, list_models
+    from cnnkit.models.tasnet import valid_length
 
     length = run.model.input_shape[1]
-    if samples <= length:
-        return run.model
-    window = run.model.get_layer("encoder").kernel_size[0]
-    stride = window // 2
-    needed = window + -(-(samples - window) // stride) * stride
+    if length is not None and samples <= length:
+        return run.model, length
+    needed = valid_length(samples, run.model.get_layer("encoder").kernel_size[0])
+    if length is None:
+        return run.model, needed
     model, dataset = run.settings.get("model"), run.settings.get("dataset")
     if model not in list_models():
         raise CnnkitError(f"{run.folder.name} separates {length:,} samples at a time and records no registered model "
                           f"to rebuild for a {samples:,}-sample file; cut the file into pieces of at most {length:,}.")  # fmt: skip
     options = {**fitted_options(model, dataset), **dict(run.settings.get("option") or [])}
-    rebuilt = build(configuration(model, dataset), input_shape=(needed,), num_classes=len(run.class_names), **options)
+    rebuilt = build(configuration(model, dataset), input_shape=(None,), num_classes=len(run.class_names), **options)
     rebuilt.set_weights(run.model.get_weights())
-    return rebuilt
+    return rebuilt, needed
 
 
 def separate_files(run: Run, sources, out_folder, rate: int = 8000) -> pd.DataFrame:
@@ -319,8 +320,8 @@ def separate_files(run: Run, sources, out_folder, rate: int = 8000) -> pd.DataFr
     out = prepare_folder(out_folder)
     rows, taken = [], set()
     for path, wave in zip(paths, waves, strict=True):
-        model = separator_for(run, len(wave))
-        padded = np.zeros((1, model.input_shape[1]), "float32")
+        model, padded_length = separator_for(run, len(wave))
+        padded = np.zeros((1, padded_length), "float32")
         padded[0, : len(wave)] = wave
         estimates = np.asarray(backends.forward(model, padded))[0, :, : len(wave)]
         stem, number = Path(path).stem, 1

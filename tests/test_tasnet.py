@@ -14,6 +14,7 @@ from cnnkit.models.tasnet import (
     conv_tasnet,
     paper_parameter_count,
     receptive_field,
+    valid_length,
 )
 from cnnkit.separation import PermutationInvariantSiSnr, best_permutation_si_snr, si_snr, si_snr_improvement
 
@@ -64,6 +65,22 @@ def test_the_causal_form_never_looks_ahead_and_the_non_causal_does():
         # samples before 292 come from frames that end before sample 300 (frame length 8, stride 4)
         changed = np.abs(before[..., :292] - after[..., :292]).max()
         assert (changed > 1e-6) == moves, (causal, changed)
+
+
+def test_one_set_of_weights_separates_any_valid_length():
+    """``input_shape=(None,)`` builds the same network: with the fixed build's weights it gives the same
+    estimates at the fixed length, and separates longer mixtures of the lengths valid_length returns."""
+    keras.utils.set_random_seed(0)
+    fixed = conv_tasnet(input_shape=(400,), **SMALL)
+    free = conv_tasnet(input_shape=(None,), **SMALL)
+    assert free.count_params() == fixed.count_params() and free.output_shape == (None, 2, None)
+    free.set_weights(fixed.get_weights())
+    wave = np.random.default_rng(2).normal(size=(2, 400)).astype("float32")
+    np.testing.assert_allclose(*(keras.ops.convert_to_numpy(m(wave)) for m in (free, fixed)), atol=1e-5)
+    assert [valid_length(n, 8) for n in (8, 9, 400, 401)] == [8, 12, 400, 404]
+    assert keras.ops.convert_to_numpy(free(np.zeros((1, valid_length(1001, 8)), "float32"))).shape == (1, 2, 1004)
+    with pytest.raises(ValueError, match="even encoder length"):
+        conv_tasnet(input_shape=(None,), length=15)
 
 
 def test_the_layer_norms_against_numpy():

@@ -237,7 +237,7 @@ def build(name: str, input_shape=None, num_classes: int | None = None, **options
     if running not in spec.backends:
         raise UnknownNameError(f"{name} does not build on the {running} backend (Keras lacks it there); "
                                f"run it with KERAS_BACKEND={' or '.join(spec.backends)}.")  # fmt: skip
-    shape = spec.input_shape if input_shape is None else tuple(int(d) for d in input_shape)
+    shape = spec.input_shape if input_shape is None else tuple(None if d is None else int(d) for d in input_shape)
     if spec.fixed_input and shape != spec.input_shape:
         raise ValueError(
             f"{name} takes inputs of shape {spec.input_shape} only, not {shape}. Load the data with "

@@ -134,6 +134,13 @@ def tcn_block(
     return residual, layers.Conv1D(skip, 1, name=f"{name}_skip")(y)
 
 
+def valid_length(samples: int, length: int = 16) -> int:
+    """The shortest input of at least ``samples`` samples that the encoder covers exactly: ``length`` plus a
+    multiple of its stride ``length / 2`` (a longer mixture is zero-padded to it, and the estimates cut back)."""
+    stride = length // 2
+    return length + max(0, -(-(samples - length) // stride)) * stride
+
+
 def receptive_field(length: int = 16, kernel: int = 3, blocks: int = 8, repeats: int = 3) -> int:
     """The TCN's receptive field in samples: in frames ``1 + repeats * sum_x (kernel - 1) * 2**x``
     (notebook 00's arithmetic with dilation: a kernel of ``k`` taps ``d`` apart spans ``(k - 1) d + 1``),
@@ -163,17 +170,21 @@ def conv_tasnet(
 ):
     """Conv-TasNet (see the module docstring); the defaults are the paper's best configuration (4 s at
     8 kHz in). Input ``(batch, samples)``, ``samples - length`` a multiple of ``length / 2``; output
-    ``(batch, speakers, samples)``, one waveform per speaker."""
+    ``(batch, speakers, samples)``, one waveform per speaker. ``input_shape=(None,)`` builds the same
+    network (the same weights) for mixtures of any length; give it lengths that :func:`valid_length`
+    returns (another length would lose its last samples in the encoder)."""
     (samples,) = input_shape
     stride = length // 2
-    if length % 2 or samples < length or (samples - length) % stride:
+    if length % 2:
+        raise ValueError(f"Conv-TasNet needs an even encoder length L (its stride is L / 2), not {length}.")
+    if samples is not None and (samples < length or (samples - length) % stride):
         below = length + max(samples - length, 0) // stride * stride
         raise ValueError(
             f"Conv-TasNet with L = {length} needs an even L and samples - L a multiple of L / 2 = "
             f"{stride}; {samples} samples is not (the nearest that are: {below}, {below + stride})."
         )
     inputs = keras.Input(shape=(samples,), name="mixture")
-    wave = layers.Reshape((samples, 1), name="channel")(inputs)
+    wave = layers.Reshape((-1, 1), name="channel")(inputs)  # -1: any length when samples is None
     encoded = layers.Conv1D(
         filters, length, strides=stride, use_bias=False, activation="relu", name="encoder"
     )(wave)
@@ -187,13 +198,10 @@ def conv_tasnet(
     y = layers.Add(name="skip_sum")(skips) if len(skips) > 1 else skips[0]
     y = _prelu("mask_prelu")(y)
     masks = layers.Conv1D(speakers * filters, 1, activation="sigmoid", name="masks")(y)
-    frames = encoded.shape[1]
-    masks = layers.Reshape((frames, speakers, filters), name="masks_per_speaker")(masks)
-    masked = layers.Multiply(name="masked")(
-        [masks, layers.Reshape((frames, 1, filters), name="encoded")(encoded)]
-    )
+    masks = layers.Reshape((-1, speakers, filters), name="masks_per_speaker")(masks)
+    masked = layers.Multiply(name="masked")([masks, layers.Reshape((-1, 1, filters), name="encoded")(encoded)])
     masked = layers.Permute((2, 1, 3), name="speakers_first")(masked)  # (batch, speakers, frames, filters)
     decoder = layers.Conv1DTranspose(1, length, strides=stride, use_bias=False, name="decoder")
     decoded = layers.TimeDistributed(decoder, name="decoded")(masked)  # (batch, speakers, samples, 1)
-    outputs = layers.Reshape((speakers, samples), name="sources")(decoded)
+    outputs = layers.Reshape((speakers, -1), name="sources")(decoded)
     return keras.Model(inputs, outputs, name="conv_tasnet_causal" if causal else "conv_tasnet")
