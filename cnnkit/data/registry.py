@@ -152,7 +152,7 @@ DATASETS = {spec.name: spec for spec in (
                 reader="cnnkit.data.pets:pet_splits"),
     DatasetSpec(name="speech_synthetic", summary="SYNTHETIC, spoken by eSpeak NG on this machine: two-speaker mixtures, "
                 "4 s at 8 kHz, six training and two other test speakers (needs cnnkit[speech])", kind="waveforms",
-                task="separation", class_names=SPEAKERS, native_shape=(32000,), default_epochs=10,
+                task="separation", class_names=SPEAKERS, native_shape=(32000,), default_epochs=4,
                 default_batch_size=8, synthetic=True, reader="cnnkit.data.speech:load_speech_dataset"),
     DatasetSpec(name="pydoc_punctuation", summary="punctuation and capitals restored per character on the prose of "
                 "Python's own help topics (offline), split by topic", kind="characters", task="tagging",

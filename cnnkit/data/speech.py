@@ -150,10 +150,12 @@ def mixture_plan(starts, count: int, seed: int, samples: int) -> dict[str, np.nd
             "gain": np.asarray(gain, "float32")}  # fmt: skip
 
 
-def mixture_pipeline(audio, plan, samples: int):
+def mixture_pipeline(audio, plan, samples: int, shuffle_seed: int | None = None):
     """A ``tf.data`` pipeline of ``(mixture, sources)`` examples, float32 ``(samples,)`` and ``(2,
     samples)``, one per row of ``plan`` (:func:`mixture_plan`): the two stretches, the second at its gain,
-    summed, and the pair scaled so that the mixture's peak is 0.9 (so ``mixture == sources.sum(0)``)."""
+    summed, and the pair scaled so that the mixture's peak is 0.9 (so ``mixture == sources.sum(0)``).
+    With ``shuffle_seed`` the rows come in another order every pass (the plan's three numbers per row are
+    shuffled, not the mixed waveforms: no buffer of mixtures is held in memory)."""
     import tensorflow as tf
 
     audio = tf.constant(audio, dtype=tf.float32)
@@ -165,6 +167,8 @@ def mixture_pipeline(audio, plan, samples: int):
         return mixture * scale, pair * scale
 
     rows = tf.data.Dataset.from_tensor_slices((plan["first"], plan["second"], plan["gain"]))
+    if shuffle_seed is not None:
+        rows = rows.shuffle(len(plan["gain"]), seed=shuffle_seed, reshuffle_each_iteration=True)
     return rows.map(mix, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -183,7 +187,7 @@ def make_mixtures(
 # --- the dataset (cnnkit.data.registry's speech_synthetic) -------------------------------------------
 
 POOL_SECONDS = {"train": 150.0, "validation": 30.0, "test": 60.0}  # of speech per speaker
-MIXTURES = {"train": 3000, "validation": 150, "test": 150}
+MIXTURES = {"train": 1000, "validation": 150, "test": 150}
 
 
 def load_speech_dataset(name: str = "speech_synthetic", *, batch_size: int = 8, seed: int = 0):
@@ -210,9 +214,8 @@ def load_speech_dataset(name: str = "speech_synthetic", *, batch_size: int = 8, 
         sentences = sentences_of(paragraph for _, paragraph in topics[split])
         speakers = SPEAKERS["test" if split == "test" else "train"]
         audio, starts = speaker_pools(sentences, speakers, POOL_SECONDS[split], seed + offset)
-        data = mixture_pipeline(audio, mixture_plan(starts, MIXTURES[split], seed + offset, samples), samples)
-        if split == "train":
-            data = data.shuffle(MIXTURES[split], seed=seed, reshuffle_each_iteration=True)
+        plan = mixture_plan(starts, MIXTURES[split], seed + offset, samples)
+        data = mixture_pipeline(audio, plan, samples, shuffle_seed=seed if split == "train" else None)
         pipelines[split] = data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     from importlib.metadata import version
 
