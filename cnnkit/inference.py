@@ -362,20 +362,24 @@ def restore_files(run: Run, sources) -> pd.DataFrame:
     lowercased and stripped of its punctuation as the model's training input was
     (:func:`cnnkit.data.punctuation.strip_and_label`), tagged window by window, and its capitals and marks
     restored. One row per file: ``path``, ``input`` (what the model read) and ``restored``."""
+    paths = files_in(sources, (".txt",), "text files")
+    texts = [read_text_file(path) for path in paths]  # every file read before any is tagged
+    rows = [{"path": printable(path), **dict(zip(("input", "restored"), restore_text(run.model, text), strict=True))}
+            for path, text in zip(paths, texts, strict=True)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def restore_text(model: keras.Model, text: str) -> tuple[str, str]:
+    """``(input, restored)``: ``text`` lowercased and stripped of its marks as the punctuation set's inputs
+    are (:func:`cnnkit.data.punctuation.strip_and_label`), cut into the tagger's windows (the last one
+    padded), tagged, and its capitals and marks put back (:func:`cnnkit.data.punctuation.restore`)."""
     from cnnkit.data.punctuation import encode, restore, strip_and_label
     from cnnkit.evaluation import predict_tags
 
-    paths = files_in(sources, (".txt",), "text files")
-    texts = [read_text_file(path) for path in paths]  # every file read before any is tagged
-    length = run.model.input_shape[1]
-    rows = []
-    for path, text in zip(paths, texts, strict=True):
-        plain, _ = strip_and_label(" ".join(text.split()))
-        ids = encode(plain)
-        count = max(1, -(-len(ids) // length))
-        windows = np.zeros((count, length), "int32")
-        windows.ravel()[: len(ids)] = ids
-        mask = (windows > 0).astype("float32")
-        labels = predict_tags(run.model, windows, mask).ravel()[: len(ids)]
-        rows.append({"path": printable(path), "input": plain, "restored": restore(plain, labels)})
-    return pd.DataFrame(rows)
+    plain, _ = strip_and_label(" ".join(text.split()))
+    ids = encode(plain)
+    length = model.input_shape[1]
+    windows = np.zeros((max(1, -(-len(ids) // length)), length), "int32")
+    windows.ravel()[: len(ids)] = ids
+    labels = predict_tags(model, windows, (windows > 0).astype("float32")).ravel()[: len(ids)]
+    return plain, restore(plain, labels)

@@ -20,7 +20,7 @@ def test_the_notebooks_are_there():
     expected = {"00_cnn_fundamentals.ipynb", "01_lenet5.ipynb", "02_alexnet.ipynb", "03_resnet.ipynb",
                 "04_eeg_deap_ccnn.ipynb", "05_eeg_cnn_rnn.ipynb", "06_transfer_learning.ipynb",
                 "07_cnn_family.ipynb", "08_what_cnns_see.ipynb", "09_point_clouds.ipynb",
-                "10_segmentation.ipynb"}  # fmt: skip
+                "10_segmentation.ipynb", "11_sequences.ipynb"}  # fmt: skip
     assert expected <= {path.name for path in NOTEBOOKS}
 
 
@@ -56,6 +56,7 @@ SHOWN = {
     "09_point_clouds": ["points.XConv.call", "points.knn_indices", "points.gather_neighbours"],
     "10_segmentation": ["unets.conv_block", "unets.center_crop", "unets.up_block",
                         "sparse_slices.train_3d_from_slices"],
+    "11_sequences": ["tasnet.tcn_block", "tagger_models.cnn_tagger"],
     "08_what_cnns_see": ["lesions.recompose", "lesions.PathGate.call", "attribution.deconvnet_relu_gradient",
                          "attribution.guided_relu_gradient"],
 }
@@ -266,7 +267,16 @@ def segmentation_claims(text):
         assert iou >= 0.70
 
 
-CLAIMS = {"10_segmentation": segmentation_claims,
+def sequences_claims(text):
+    """11: 1D convolutions by hand equal Keras' and the receptive-field rule what an impulse reaches (both
+    asserted in the notebook too); the best tagger of the sweep beats both baselines in macro F1."""
+    baselines = [float(v) for v in re.findall(r"^- baseline, .+: macro F1 ([\d.]+)", text, re.M)]
+    taggers = [float(v) for v in re.findall(r"^- tagger .+: receptive field \d+, macro F1 ([\d.]+)", text, re.M)]
+    assert len(baselines) == 2 and len(taggers) == 4, (baselines, taggers)
+    assert max(taggers) > max(baselines)
+
+
+CLAIMS = {"10_segmentation": segmentation_claims, "11_sequences": sequences_claims,
           "09_point_clouds": point_clouds_claims, "00_cnn_fundamentals": fundamentals_claims, "01_lenet5": lenet_claims, "02_alexnet": alexnet_claims, "03_resnet": resnet_claims,
           "04_eeg_deap_ccnn": eeg_ccnn_claims, "05_eeg_cnn_rnn": eeg_cnn_rnn_claims, "06_transfer_learning": transfer_claims, "07_cnn_family": family_claims, "08_what_cnns_see": what_cnns_see_claims}
 
@@ -283,8 +293,11 @@ TENSORFLOW = 'BACKEND = "tensorflow"'  # the line of the set-up cell that a lear
 # and models are checked on JAX and PyTorch by tests/test_backends.py. So is 10: its quick run takes 5 min on
 # TensorFlow and had not finished after 13 min on JAX (the reference stack, this CPU); its models, metrics,
 # losses, weight map and the brain's sparse-slice training are checked on JAX and PyTorch by tests/test_backends.py.
+# 11 too: Conv-TasNet's forward pass takes 1.70 s on JAX against 0.38 s on TensorFlow at the paper's configuration
+# (bench/sequences.py); its models, the separation and tagging losses, metrics and the CRF are checked on JAX and
+# PyTorch by tests/test_backends.py.
 ON_JAX = [path for path in NOTEBOOKS if path.stem not in ("04_eeg_deap_ccnn", "07_cnn_family", "08_what_cnns_see",
-                                                          "09_point_clouds", "10_segmentation")]  # fmt: skip
+                                                          "09_point_clouds", "10_segmentation", "11_sequences")]  # fmt: skip
 RUNS = [pytest.param(path, "tensorflow", marks=pytest.mark.colab) for path in NOTEBOOKS] + [
     pytest.param(path, "jax", marks=pytest.mark.colab) for path in ON_JAX]  # fmt: skip
 
