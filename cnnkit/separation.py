@@ -92,6 +92,3 @@ class SiSnrImprovement(keras.metrics.Mean):
         best, _ = best_permutation_si_snr(y_pred, y_true)
         mixture = ops.repeat(ops.sum(y_true, axis=1, keepdims=True), ops.shape(y_true)[1], axis=1)
         return super().update_state(best - ops.mean(si_snr(mixture, y_true), axis=-1), sample_weight)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}

@@ -124,3 +124,16 @@ def test_the_loss_does_not_care_which_output_holds_which_speaker():
     mixture = sources.sum(axis=1)
     improvement = si_snr_improvement(estimates, sources, mixture)
     assert improvement.shape == (3,) and (improvement > 15).all()  # from about 0 dB for the mixture to 20
+
+
+def test_the_training_metric_equals_si_snr_improvement_when_the_mixture_is_the_sum_of_the_sources():
+    from cnnkit.separation import SiSnrImprovement
+
+    rng = np.random.default_rng(3)
+    sources = rng.normal(size=(4, 2, 800)).astype("float32")
+    estimates = (sources[:, ::-1] + 0.5 * rng.normal(size=sources.shape)).astype("float32")  # outputs swapped
+    metric = SiSnrImprovement()
+    metric.update_state(sources, estimates)
+    expected = si_snr_improvement(estimates, sources, sources.sum(axis=1))
+    assert float(metric.result()) == pytest.approx(expected.mean(), abs=1e-3)
+    assert SiSnrImprovement.from_config(metric.get_config()).name == "si_snri"
