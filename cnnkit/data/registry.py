@@ -215,7 +215,8 @@ def datasets_table() -> str:
             rows.append(f"{name:14s} EEG ({spec.summary}): de_grid 9x9x4 for ccnn / eeg_mlp (valence low/high), "
                         "eeg_window 128x32 for cnn1d_* (4 quadrants)")  # fmt: skip
         elif spec.kind in ("waveforms", "characters"):
-            rows.append(f"{name:14s} {spec.kind} of {spec.native_shape[0]:,}, {spec.task}: {spec.summary}")
+            unit = "waveforms of {:,} samples" if spec.kind == "waveforms" else "windows of {:,} characters"
+            rows.append(f"{name:14s} {unit.format(spec.native_shape[0])}, {spec.task}: {spec.summary}")
         elif spec.kind == "points":
             points, columns = spec.native_shape
             rows.append(f"{name:14s} points {points}x{columns}, {len(spec.class_names)} classes: {spec.summary}")
