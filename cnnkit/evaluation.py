@@ -292,16 +292,14 @@ def evaluate_separation(model, dataset, class_names, scored=None):
 
     from cnnkit import plots
     from cnnkit.data.speech import RATE
-    from cnnkit.separation import best_permutation_si_snr, si_snr
+    from cnnkit.separation import separation_scores
     from cnnkit.tasks import TaskEvaluation
 
     rows, example = [], None
     for mixtures, sources in dataset:
         mixtures, sources = np.asarray(mixtures, "float64"), np.asarray(sources, "float64")
         estimates = np.asarray(backends.forward(model, mixtures.astype("float32")), "float64")
-        best, order = (keras.ops.convert_to_numpy(t) for t in best_permutation_si_snr(estimates, sources))
-        repeated = np.repeat(mixtures[:, None], sources.shape[1], axis=1)
-        baseline = keras.ops.convert_to_numpy(si_snr(repeated, sources)).mean(axis=-1)
+        best, baseline, order = separation_scores(estimates, sources, mixtures)
         rows += [{"si_snr": float(b), "mixture_si_snr": float(m), "si_snri": float(b - m)}
                  for b, m in zip(best, baseline, strict=True)]  # fmt: skip
         if example is None:  # output e of the best permutation holds source permutation[e]

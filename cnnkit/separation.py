@@ -68,13 +68,21 @@ class PermutationInvariantSiSnr(keras.losses.Loss):
         return -best
 
 
+def separation_scores(estimates, sources, mixture) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per example (NumPy, float64): the best-permutation SI-SNR of ``estimates`` ``(batch, speakers,
+    samples)``, the mean SI-SNR of the ``mixture`` ``(batch, samples)`` against each source, and the index of
+    the best permutation (see :func:`best_permutation_si_snr`)."""
+    estimates, sources, mixture = (np.asarray(a, "float64") for a in (estimates, sources, mixture))
+    best, order = (ops.convert_to_numpy(t) for t in best_permutation_si_snr(estimates, sources))
+    baseline = ops.convert_to_numpy(si_snr(np.repeat(mixture[:, None], sources.shape[1], axis=1), sources))
+    return best, baseline.mean(axis=-1), order
+
+
 def si_snr_improvement(estimates, sources, mixture) -> np.ndarray:
     """SI-SNRi in dB per example (NumPy): the best-permutation SI-SNR of ``estimates`` ``(batch, speakers,
     samples)`` minus the mean SI-SNR of the ``mixture`` ``(batch, samples)`` against each source."""
-    estimates, sources, mixture = (np.asarray(a, "float64") for a in (estimates, sources, mixture))
-    best = ops.convert_to_numpy(best_permutation_si_snr(estimates, sources)[0])
-    baseline = ops.convert_to_numpy(si_snr(np.repeat(mixture[:, None], sources.shape[1], axis=1), sources))
-    return best - baseline.mean(axis=-1)
+    best, baseline, _ = separation_scores(estimates, sources, mixture)
+    return best - baseline
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
