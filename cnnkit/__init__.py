@@ -48,6 +48,9 @@ def register_custom_objects() -> None:
     """Register cnnkit's custom Keras layers, losses and metrics (idempotent)."""
     import_module("cnnkit.models")  # the layers, and ZeroPadShortcut, MixedDepthwiseConv2D, ...
     import_module("cnnkit.recipes")  # SmoothedSparseCategoricalCrossentropy
+    for module in ("segmentation", "separation", "tagging"):  # the task records' losses and metrics
+        import_module(f"cnnkit.{module}")
+    import_module("cnnkit.lesions")  # PathGate, in models whose paths were switched off
 
 
 _LIGHT = os.environ.get("CNNKIT_LIGHT_IMPORT", "").strip().lower() in {"1", "true", "yes"}

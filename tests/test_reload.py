@@ -86,6 +86,27 @@ def test_a_trained_run_with_cnnkits_own_loss_reloads_in_a_fresh_process(tmp_path
     assert "LeNetRBFLoss" in done.stdout
 
 
+def test_import_cnnkit_alone_registers_every_custom_object_that_cnnkit_defines():
+    """A run's model.keras is saved compiled, with the task's loss and metrics (MacroF1, SiSnrImprovement,
+    the mask metrics): a fresh process that imports cnnkit alone must know every one of them. Failed
+    before: cnnkit.tagging and cnnkit.separation were not imported, so a tagger's run did not load."""
+    import importlib
+    import pkgutil
+
+    import keras
+
+    import cnnkit
+
+    for module in pkgutil.walk_packages(cnnkit.__path__, "cnnkit."):
+        if module.name not in {"cnnkit.__main__"}:
+            importlib.import_module(module.name)
+    defined = sorted(key for key in keras.saving.get_custom_objects() if key.startswith("cnnkit>"))
+    script = "import cnnkit, keras; print(sorted(k for k in keras.saving.get_custom_objects() if k.startswith('cnnkit>')))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(defined) > 20 and done.stdout.strip() == str(defined)
+
+
 def test_a_light_import_for_data_only_processes_does_not_load_tensorflow():
     import os
 
