@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 OTHER_BACKENDS = ("jax", "torch")
 
 
-def run_under(backend: str, *arguments, timeout: int = 900) -> subprocess.CompletedProcess:
-    """``python ARGUMENTS`` in a fresh process whose Keras runs on ``backend``."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+def run_under(backend: str, *arguments, timeout: int = 900, extra_env=None) -> subprocess.CompletedProcess:
+    """``python ARGUMENTS`` in a fresh process whose Keras runs on ``backend`` (with ``extra_env`` set)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+           **(extra_env or {})}  # fmt: skip
     done = subprocess.run([sys.executable, *map(str, arguments)], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)  # fmt: skip
     assert done.returncode == 0, f"{backend}: {' '.join(map(str, arguments))}\n{done.stderr[-3000:]}"
@@ -146,6 +147,32 @@ def test_the_main_job_predict_and_evaluate_run_on(backend, tmp_path):
     run_under(backend, "-m", "cnnkit", "evaluate", out, "--dataset", "digits", "--out", tmp_path / "evaluation")
     evaluation = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
     assert evaluation["examples"] == 270 and evaluation["accuracy"] > 0.5  # another set of digits, recognised
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_separation_and_tagging_runs_train_evaluate_and_predict_on(backend, tmp_path):
+    """Issue 33's front doors on another backend: a tiny Conv-TasNet on the SYNTHETIC mixtures and the
+    tagger on the punctuation set, two steps an epoch (Keras' own KERAS_MAX_STEPS_PER_EPOCH), then
+    evaluate and predict in fresh processes that load the runs' model.keras files."""
+    from tests.test_sequence_runs import TINY_TASNET
+
+    steps = {"KERAS_MAX_STEPS_PER_EPOCH": "2"}
+    tasnet, tagger = tmp_path / "tasnet", tmp_path / "tagger"
+    for model, dataset, out, options in (("conv_tasnet", "speech_synthetic", tasnet, TINY_TASNET),
+                                         ("cnn_tagger", "pydoc_punctuation", tagger, [])):  # fmt: skip
+        run_under(backend, "-m", "cnnkit", "train", model, "--dataset", dataset, "--epochs", "1", *options,
+                  "--out", out, extra_env=steps)  # fmt: skip
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["backend"] == backend and np.isfinite(metrics[f"test_{'si_snri' if out == tasnet else 'macro_f1'}"])
+        run_under(backend, "-m", "cnnkit", "evaluate", out, "--dataset", dataset, "--out", tmp_path / f"{out.name}-check")
+    from cnnkit.data.wav_files import write_wav
+
+    write_wav(tmp_path / "mixture.wav", 0.3 * np.random.default_rng(0).standard_normal(12_000), 8000)
+    run_under(backend, "-m", "cnnkit", "predict", tasnet, tmp_path / "mixture.wav", "--sources", tmp_path / "sources")
+    assert sorted(p.name for p in (tmp_path / "sources").iterdir()) == ["mixture-speaker1.wav", "mixture-speaker2.wav"]
+    (tmp_path / "notes.txt").write_text("text without marks")
+    done = run_under(backend, "-m", "cnnkit", "predict", tagger, tmp_path / "notes.txt")
+    assert done.stdout.lower().replace(".", "").replace(",", "").split("\t")[1].strip() == "text without marks"
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
