@@ -286,22 +286,26 @@ def evaluate_segmentation(model, dataset, class_names, scored=None):
 def evaluate_separation(model, dataset, class_names, scored=None):
     """A separator on a test pipeline of ``(mixtures, sources)`` batches: per mixture the SI-SNR of the
     mixture itself and of the estimates under the best assignment of outputs to speakers, and their
-    difference, SI-SNRi (:mod:`cnnkit.separation`); the means in the summary; the first mixture's
-    spectrograms beside its true sources."""
+    difference, SI-SNRi; the same for BSS Eval's SDR, and SDRi (:mod:`cnnkit.separation`); the means in
+    the summary; the first mixture's spectrograms beside its true sources. Reads every batch, or as many
+    as Keras' own step limit allows (:func:`batch_limit`), as ``model.evaluate`` does."""
     import itertools
 
     from cnnkit import plots
     from cnnkit.data.speech import RATE
-    from cnnkit.separation import separation_scores
+    from cnnkit.separation import sdr_scores, separation_scores
     from cnnkit.tasks import TaskEvaluation
 
     rows, example = [], None
-    for mixtures, sources in dataset:
+    limit = batch_limit()  # Keras' own step limit, as its evaluate obeys it (smoke mode)
+    for mixtures, sources in dataset.take(limit) if limit else dataset:
         mixtures, sources = np.asarray(mixtures, "float64"), np.asarray(sources, "float64")
         estimates = np.asarray(backends.forward(model, mixtures.astype("float32")), "float64")
         best, baseline, order = separation_scores(estimates, sources, mixtures)
-        rows += [{"si_snr": float(b), "mixture_si_snr": float(m), "si_snri": float(b - m)}
-                 for b, m in zip(best, baseline, strict=True)]  # fmt: skip
+        sdr, mixture_sdr = sdr_scores(estimates, sources, mixtures)
+        for b, m, d, md in zip(best, baseline, sdr, mixture_sdr, strict=True):
+            rows.append({"si_snr": float(b), "mixture_si_snr": float(m), "si_snri": float(b - m),
+                         "sdr": float(d), "mixture_sdr": float(md), "sdri": float(d - md)})  # fmt: skip
         if example is None:  # output e of the best permutation holds source permutation[e]
             permutation = list(itertools.permutations(range(sources.shape[1])))[int(order[0])]
             matched = np.empty_like(estimates[0])
@@ -310,7 +314,8 @@ def evaluate_separation(model, dataset, class_names, scored=None):
     if not rows:
         raise ValueError("The dataset is empty: there is nothing to separate.")
     table = pd.DataFrame(rows).rename_axis("mixture")
-    summary = {f"test_{key}": float(table[key].mean()) for key in ("si_snri", "si_snr", "mixture_si_snr")}
+    columns = ("si_snri", "si_snr", "mixture_si_snr", "sdri", "sdr", "mixture_sdr")
+    summary = {f"test_{key}": float(table[key].mean()) for key in columns}
     figure = plots.separation_spectrograms(*example, rate=RATE, names=class_names)
     return TaskEvaluation(headline=summary["test_si_snri"], summary=summary, table=table, examples=len(table),
                           figures={"spectrograms.png": figure})  # fmt: skip
@@ -327,13 +332,15 @@ def predict_tags(model, ids, mask) -> np.ndarray:
 def evaluate_tagging(model, dataset, class_names, scored=None):
     """A tagger on a test pipeline of ``(ids, labels, mask)`` batches: F1, precision, recall and support
     per label and the macro F1 over the real positions (:func:`cnnkit.tagging.tag_scores`), the accuracy
-    over them, and the confusion matrix of the labels."""
+    over them, and the confusion matrix of the labels. Reads every batch, or as many as Keras' own step
+    limit allows (:func:`batch_limit`), as ``model.evaluate`` does."""
     from cnnkit import plots
     from cnnkit.tagging import tag_scores
     from cnnkit.tasks import TaskEvaluation
 
     truths, guesses, masks = [], [], []
-    for ids, labels, mask in dataset:
+    limit = batch_limit()  # Keras' own step limit, as its evaluate obeys it (smoke mode)
+    for ids, labels, mask in dataset.take(limit) if limit else dataset:
         truths.append(np.asarray(labels))
         masks.append(np.asarray(mask))
         guesses.append(predict_tags(model, np.asarray(ids), masks[-1]))
