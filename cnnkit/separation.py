@@ -117,6 +117,7 @@ class SiSnrImprovement(keras.metrics.Mean):
 
     def __init__(self, name: str = "si_snri", **kwargs):
         super().__init__(name=name, **kwargs)
+        self._direction = "up"  # higher is better: what Keras' EarlyStopping and checkpoints read
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = ops.cast(y_true, y_pred.dtype)

@@ -93,6 +93,7 @@ def train(
     metrics: Sequence | None = None,
     out_dir: str | os.PathLike | None = None,
     early_stopping_patience: int | None = None,
+    early_stopping_monitor: str = "val_loss",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     jit_compile: bool | str = "auto",
     verbose: int | str = "auto",
@@ -111,8 +112,11 @@ def train(
         out_dir: folder for the checkpoint, the CSV log and the resumable backup (see the
             module docstring). ``None`` keeps everything in memory, and so does a non-chief
             worker of a multi-worker run (:func:`is_chief`).
-        early_stopping_patience: stop after this many epochs without a better validation
-            loss and restore the best weights; ``None`` trains all epochs.
+        early_stopping_patience: stop after this many epochs without a better value of
+            ``early_stopping_monitor`` and restore the best weights; ``None`` trains all epochs.
+        early_stopping_monitor: what early stopping watches, a column of the history
+            (``"val_loss"``, ``"val_accuracy"``, ``"val_macro_f1"``, ...); Keras' ``EarlyStopping``
+            reads from the metric whether higher is better (cnnkit's metrics say so too).
         callbacks: extra Keras callbacks.
         jit_compile: compile the training step with XLA (``True``), not (``False``), or let
             Keras decide (``"auto"``); used when ``train`` compiles the model.
@@ -143,8 +147,8 @@ def train(
                 jit_compile=jit_compile,
             )
 
-    options = dict(epochs=epochs, early_stopping_patience=early_stopping_patience, callbacks=callbacks,
-                   verbose=verbose)  # fmt: skip
+    options = dict(epochs=epochs, early_stopping_patience=early_stopping_patience,
+                   early_stopping_monitor=early_stopping_monitor, callbacks=callbacks, verbose=verbose)  # fmt: skip
     if out_dir is None:
         return _fit(model, train_data, validation_data, out=None, **options)
     out = Path(out_dir)
@@ -162,8 +166,8 @@ def train(
         return _fit(model, train_data, validation_data, out=out, **options)
 
 
-def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_patience, callbacks,
-         verbose, writes: bool = True) -> pd.DataFrame:  # fmt: skip
+def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_patience, early_stopping_monitor,
+         callbacks, verbose, writes: bool = True) -> pd.DataFrame:  # fmt: skip
     """``model.fit`` with cnnkit's callbacks; ``out`` is the (locked) run folder or ``None``.
 
     With ``writes=False`` (a process of a multi-process job other than process 0) the folder is
@@ -209,7 +213,7 @@ def _fit(model, train_data, validation_data, *, out, epochs, early_stopping_pati
     if early_stopping_patience is not None:
         run_callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
+                monitor=early_stopping_monitor, patience=early_stopping_patience, restore_best_weights=True
             )
         )
     history = None
