@@ -47,7 +47,7 @@ __all__ = sorted(_EXPORTS)
 def register_custom_objects() -> None:
     """Register cnnkit's custom Keras layers, losses and metrics (idempotent)."""
     import_module("cnnkit.models")  # the layers, and ZeroPadShortcut, MixedDepthwiseConv2D, ...
-    import_module("cnnkit.recipes")  # SmoothedSparseCategoricalCrossentropy
+    import_module("cnnkit.recipes")  # SmoothedSparseCategoricalCrossentropy, which models saved before 2026-12 name
     for module in ("segmentation", "separation", "tagging"):  # the task records' losses and metrics
         import_module(f"cnnkit.{module}")
     import_module("cnnkit.lesions")  # PathGate, in models whose paths were switched off

@@ -11,14 +11,15 @@ same accuracy in fewer epochs.
 from __future__ import annotations
 
 import time
+import warnings
 
 import keras
 import numpy as np
 import pandas as pd
-from keras import ops
 
 from cnnkit import backends
 from cnnkit.models.layers import PACKAGE
+from cnnkit.models.losses import SmoothedSparseCrossentropy
 
 
 def learning_rate_schedule(total_steps: int, base: float = 0.1, kind: str = "step"):
@@ -54,29 +55,23 @@ def resnet_cifar_optimizer(
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
-    """Cross-entropy against smoothed targets, for integer labels.
-
-    The target puts ``1 - smoothing + smoothing / classes`` on the true class and
-    ``smoothing / classes`` on every other (Szegedy et al., 2016). Keras' own label smoothing
-    needs one-hot labels; this takes class indices like the rest of cnnkit.
-    ``y_true``: ``(batch,)`` ints; ``y_pred``: ``(batch, classes)`` probabilities.
-    """
+class SmoothedSparseCategoricalCrossentropy(SmoothedSparseCrossentropy):
+    """Deprecated: the same loss as :class:`cnnkit.models.losses.SmoothedSparseCrossentropy`, which is
+    the one to use (``label_smoothing=`` as Keras names it). Kept so that models saved with it load:
+    they load as a ``SmoothedSparseCrossentropy`` of the same smoothing."""
 
     def __init__(self, smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"smoothing must lie in [0, 1), got {smoothing}.")
-        self.smoothing = float(smoothing)
+        warnings.warn("SmoothedSparseCategoricalCrossentropy is deprecated: use "
+                      "cnnkit.models.losses.SmoothedSparseCrossentropy(label_smoothing=...), the same loss.",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        super().__init__(label_smoothing=smoothing, name=name, **kwargs)
 
-    def call(self, y_true, y_pred):
-        classes = ops.shape(y_pred)[-1]
-        one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
-        target = one_hot * (1.0 - self.smoothing) + self.smoothing / ops.cast(classes, y_pred.dtype)
-        return keras.losses.categorical_crossentropy(target, y_pred)
-
-    def get_config(self):
-        return {**super().get_config(), "smoothing": self.smoothing}
+    @classmethod
+    def from_config(cls, config):
+        """A saved configuration (``smoothing=``) as the one loss, :class:`SmoothedSparseCrossentropy`."""
+        config = dict(config)
+        config["label_smoothing"] = config.pop("smoothing", config.get("label_smoothing", 0.1))
+        return SmoothedSparseCrossentropy(**config)
 
 
 def fine_tune(model, train_data, validation_data, *, head_epochs: int = 5, fine_tune_epochs: int = 5,

@@ -135,11 +135,29 @@ def test_cifar_step_schedule_divides_by_ten_at_half_and_three_quarters():
 
 
 def test_label_smoothing_loss_matches_the_formula():
+    from cnnkit.models.losses import SmoothedSparseCrossentropy
+
     probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
     labels = np.array([0, 2])
-    loss = SmoothedSparseCategoricalCrossentropy(0.3, reduction=None)(labels, probabilities).numpy()
+    loss = SmoothedSparseCrossentropy(0.3, reduction=None)(labels, probabilities).numpy()
     targets = np.full((2, 3), 0.1) + np.eye(3)[labels] * 0.7
     np.testing.assert_allclose(loss, -(targets * np.log(probabilities)).sum(1), rtol=1e-5)
+
+
+def test_one_label_smoothing_loss_and_models_saved_with_the_old_name_still_load():
+    """recipes.SmoothedSparseCategoricalCrossentropy was a second copy of the loss (issue 35, section 3):
+    it is deprecated, and a saved configuration of it loads as the one loss with the same smoothing."""
+    from cnnkit.models.losses import SmoothedSparseCrossentropy
+
+    saved = {"module": None, "class_name": "SmoothedSparseCategoricalCrossentropy",
+             "registered_name": "cnnkit>SmoothedSparseCategoricalCrossentropy",
+             "config": {"name": "smoothed_crossentropy", "reduction": "sum_over_batch_size", "smoothing": 0.3}}  # fmt: skip
+    loaded = keras.saving.deserialize_keras_object(saved)
+    assert type(loaded) is SmoothedSparseCrossentropy and loaded.label_smoothing == pytest.approx(0.3)
+    with pytest.warns(DeprecationWarning, match="use cnnkit.models.losses.SmoothedSparseCrossentropy"):
+        old = SmoothedSparseCategoricalCrossentropy(0.3)
+    probabilities = np.array([[0.7, 0.2, 0.1]], "float32")
+    assert float(old([0], probabilities)) == pytest.approx(float(loaded([0], probabilities)))
 
 
 TWO_DEVICES = textwrap.dedent(
