@@ -372,7 +372,7 @@ def _load_data(args, dataset: DatasetSpec, options: dict, out: Path):
         return load_dataset(args.dataset, batch_size=args.batch_size, augment=args.augment != "none", seed=args.seed,
                             download=not args.no_download)  # fmt: skip
     if dataset.kind in ("waveforms", "characters"):
-        return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed)
+        return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed, download=not args.no_download)
     if dataset.task == "segmentation":
         folder = {"fractions": args.split} if dataset.kind == "folder" else {"download": not args.no_download}
         return load_dataset(args.dataset, batch_size=args.batch_size, seed=args.seed, **folder)
@@ -518,8 +518,9 @@ def run_predict(args) -> None:
 
 def _predict_sequences(args, run, task: str) -> None:
     """A separation run writes one WAV file per speaker of every WAV file given (into ``--sources``); a
-    tagging run prints every text file given with its punctuation and capitals restored."""
-    from cnnkit.inference import restore_files, separate_files
+    tagging run prints every text file given, tagged (punctuation and capitals restored, or each word's part
+    of speech)."""
+    from cnnkit.inference import separate_files, tag_files
 
     if task == "separation":
         folder = args.sources or Path(args.run) / f"sources-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -527,9 +528,9 @@ def _predict_sequences(args, run, task: str) -> None:
         for path, speaker, wav, _ in table.itertuples(index=False, name=None):
             print(f"{path}\t{speaker}\t{wav}")
     else:
-        table = restore_files(run, args.images)
-        for path, _, restored in table.itertuples(index=False, name=None):
-            print(f"{path}\t{printable(restored)}")
+        table = tag_files(run, args.images)
+        for path, _, output in table.itertuples(index=False, name=None):
+            print(f"{path}\t{printable(output)}")
     if args.csv is not None:
         with atomic_path(args.csv) as temporary:
             table.to_csv(temporary, index=False, errors="backslashreplace")

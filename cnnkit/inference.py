@@ -357,14 +357,19 @@ def read_text_file(path) -> str:
                                 "save it as UTF-8.") from None  # fmt: skip
 
 
-def restore_files(run: Run, sources) -> pd.DataFrame:
-    """For a punctuation tagging run: every text file in ``sources`` (files, or ``*.txt`` in folders)
-    lowercased and stripped of its punctuation as the model's training input was
-    (:func:`cnnkit.data.punctuation.strip_and_label`), tagged window by window, and its capitals and marks
-    restored. One row per file: ``path``, ``input`` (what the model read) and ``restored``."""
+def tag_files(run: Run, sources) -> pd.DataFrame:
+    """For a tagging run: every text file in ``sources`` (files, or ``*.txt`` in folders) tagged as the
+    run's dataset labels text. A punctuation run (``pydoc_punctuation``) reads the text lowercased and
+    stripped of its marks, as its training input was, and puts capitals and marks back (:func:`restore_text`);
+    a part-of-speech run (``ud_ewt_pos``) writes every word as ``word/UPOS``
+    (:func:`cnnkit.data.treebank.tag_text`). One row per file: ``path``, ``input`` (what the model read)
+    and ``output``."""
+    from cnnkit.data import treebank
+
+    tag = treebank.tag_text if run.settings.get("dataset") == "ud_ewt_pos" else restore_text
     paths = files_in(sources, (".txt",), "text files")
     texts = [read_text_file(path) for path in paths]  # every file read before any is tagged
-    rows = [{"path": printable(path), **dict(zip(("input", "restored"), restore_text(run.model, text), strict=True))}
+    rows = [{"path": printable(path), **dict(zip(("input", "output"), tag(run.model, text), strict=True))}
             for path, text in zip(paths, texts, strict=True)]  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -220,3 +220,78 @@ def write_oxford_pet_archives(data_dir, per_split: int = 6):
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     return folder
+
+
+def librispeech_flac(seconds: float, pitch: float, rng, rate: int = 16_000) -> bytes:
+    """A FLAC file as LibriSpeech's are (16 kHz, one channel, 16-bit): a voice-like buzz, harmonics of
+    ``pitch`` Hz under a slow loudness envelope, with a little noise."""
+    import soundfile
+
+    t = np.arange(int(seconds * rate)) / rate
+    buzz = sum(np.sin(2 * np.pi * pitch * k * t) / k for k in range(1, 8))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(1, 3) * t) ** 2
+    audio = 0.2 * buzz * envelope + 0.01 * rng.standard_normal(len(t))
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(audio, -1, 1), rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def write_librispeech_archive(path, subset: str, speakers, utterances: int = 2, seconds: float = 3.0, seed=0):
+    """A ``<subset>.tar.gz`` in LibriSpeech's layout: ``LibriSpeech/<subset>/<speaker>/<chapter>/`` with
+    ``<speaker>-<chapter>-<utterance>.flac`` files and the chapter's ``.trans.txt``, plus the top-level
+    text files; ``speakers`` are int ids, each speaking at its own pitch."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def add(archive, name, data):
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+
+    with tarfile.open(path, "w:gz") as archive:
+        add(archive, "LibriSpeech/SPEAKERS.TXT", b"; ID | SEX | SUBSET | MINUTES | NAME\n")
+        for speaker in speakers:
+            chapter = 1000 + speaker
+            pitch = 90 + 13 * (speaker % 11)
+            folder = f"LibriSpeech/{subset}/{speaker}/{chapter}"
+            lines = []
+            for k in range(utterances):
+                add(archive, f"{folder}/{speaker}-{chapter}-{k:04d}.flac", librispeech_flac(seconds, pitch, rng))
+                lines.append(f"{speaker}-{chapter}-{k:04d} A GENERATED UTTERANCE")
+            add(archive, f"{folder}/{speaker}-{chapter}.trans.txt", ("\n".join(lines) + "\n").encode())
+
+
+# A tiny English grammar in UD's tags for write_ewt_conllu; "walks" is a NOUN after "the" and a VERB after a
+# name, so a tagger needs the context, not the word alone.
+EWT_LEXICON = {"DET": ["the", "a", "this"], "ADJ": ["small", "red", "old"], "NOUN": ["dog", "house", "idea", "walks"],
+               "PROPN": ["Alice", "Bob"], "VERB": ["sees", "likes", "walks"], "ADP": ["in", "near"], "PUNCT": ["."]}  # fmt: skip
+EWT_PATTERNS = [["DET", "ADJ", "NOUN", "VERB", "DET", "NOUN", "PUNCT"], ["PROPN", "VERB", "ADP", "DET", "NOUN", "PUNCT"]]
+
+
+def ewt_conllu(sentences: int, seed: int = 0) -> str:
+    """CoNLL-U text as UD_English-EWT writes it: ``# sent_id`` and ``# text`` comments, ten tab-separated
+    columns per word, a blank line after each sentence, and one multiword token (``3-4 don't``, whose
+    words ``do`` and ``n't`` are tagged) every fifth sentence."""
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for number in range(sentences):
+        pattern = EWT_PATTERNS[number % 2]
+        words = [(str(rng.choice(EWT_LEXICON[tag])), tag) for tag in pattern]
+        lines = [f"# sent_id = generated-{number:04d}", "# text = " + " ".join(w for w, _ in words)]
+        rows = []
+        for i, (form, tag) in enumerate(words, start=1):
+            rows.append(f"{i}\t{form}\t{form.lower()}\t{tag}\tXX\t_\t0\tdep\t_\t{'SpaceAfter=No' if i == len(words) - 1 else '_'}")
+        if number % 5 == 0:  # a multiword token: the range line is not a word, its two words are
+            rows[2:2] = ["3-4\tdon't\t_\t_\t_\t_\t_\t_\t_\t_", "3\tdo\tdo\tAUX\tVBP\t_\t0\taux\t_\t_",
+                         "4\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_"]  # fmt: skip
+        blocks.append("\n".join(lines + rows) + "\n")
+    return "\n".join(blocks) + "\n"
+
+
+def write_ewt_conllu(data_dir, sentences=(300, 40, 40)):
+    """The three files of UD_English-EWT (``en_ewt-ud-{train,dev,test}.conllu``) in ``data_dir/ud_english_ewt``."""
+    folder = data_dir / "ud_english_ewt"
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, (name, count) in enumerate(zip(("train", "dev", "test"), sentences, strict=True)):
+        (folder / f"en_ewt-ud-{name}.conllu").write_text(ewt_conllu(count, seed), encoding="utf-8")
+    return folder

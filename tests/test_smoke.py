@@ -1,7 +1,8 @@
 """Every notebook runs its *full* configuration in smoke mode (``CNNKIT_SMOKE=1``, see
 :mod:`cnnkit.modes`): MNIST, Fashion-MNIST and CIFAR-10 at their official sizes and formats,
-the 3,670 flower photos, MobileNetV2's ImageNet weight files, ModelNet40's archive (small meshes in its
-layout) and 32 SYNTHETIC DEAP subjects, all
+the 3,670 flower photos, MobileNetV2's ImageNet weight files, ModelNet40's and Oxford-IIIT Pet's archives
+(small meshes and photos in their layouts), LibriSpeech's two archives (ten and three speakers), EWT's
+three CoNLL-U files and 32 SYNTHETIC DEAP subjects, all
 written here (random content, nothing downloaded), with every training cut to one epoch of a
 few batches. Run these alone with ``python -m pytest -m smoke``."""
 
@@ -16,8 +17,10 @@ from nbclient import NotebookClient
 
 from cnnkit.data import deap_synthetic
 from tests.dataset_files import (
+    write_ewt_conllu,
     write_flower_photos_archive,
     write_keras_imagenet_weights,
+    write_librispeech_archive,
     write_modelnet40_archive,
     write_oxford_pet_archives,
     write_official_image_datasets,
@@ -42,6 +45,9 @@ def smoke_folders(tmp_path_factory, worker_id):
             write_flower_photos_archive(scratch / "data")
             write_modelnet40_archive(scratch / "data")
             write_oxford_pet_archives(scratch / "data")
+            for subset, speakers in (("dev-clean", range(101, 111)), ("test-clean", range(201, 204))):
+                write_librispeech_archive(scratch / "data" / "librispeech" / f"{subset}.tar.gz", subset, speakers)
+            write_ewt_conllu(scratch / "data")
             write_keras_imagenet_weights(scratch / "keras")
             # DEAP's 32 synthetic subjects, which 04 and 05 read in smoke mode
             deap_synthetic.write_synthetic(scratch / "data" / "deap_synthetic", subjects=32)

@@ -69,7 +69,8 @@ def load_dataset(
 
     ``"speech_synthetic"`` (SYNTHETIC two-speaker mixtures, :func:`cnnkit.data.speech.load_speech_dataset`)
     and ``"pydoc_punctuation"`` (a label per character, :func:`cnnkit.data.punctuation.load_punctuation_dataset`)
-    take ``batch_size`` and ``seed`` only.
+    take ``batch_size`` and ``seed`` only; ``"libri2mix"`` (:mod:`cnnkit.data.librimix`) and ``"ud_ewt_pos"``
+    (:mod:`cnnkit.data.treebank`) take ``folder`` and ``download`` too.
 
     A folder holding ``images/`` and ``masks/`` is a segmentation set of your own
     (:func:`cnnkit.data.mask_folders.load_mask_folder`: every pair checked, ``resize_to``,
@@ -87,7 +88,8 @@ def load_dataset(
             raise ValueError(f"{', '.join(given + ['weight_map'] * weight_map)} apply to images, not to the {spec.kind} "
                              f"of {name}: load it with batch_size and seed only.")  # fmt: skip
         module, _, function = spec.reader.partition(":")
-        return getattr(importlib.import_module(module), function)(name, batch_size=batch_size, seed=seed)
+        files = {"folder": folder, "download": download} if spec.downloads else {}
+        return getattr(importlib.import_module(module), function)(name, batch_size=batch_size, seed=seed, **files)
     if spec.task == "segmentation":
         folder_options = {"resize_to": resize_to, "channels": channels} if spec.kind != "folder" else {}
         given = _given(standardize, pad_to=pad_to, augment=augment, **folder_options)

@@ -16,7 +16,9 @@ name                      what it is
 ``mnist_scenes``          64x64 scenes of real digits labelled per pixel (offline)
 ``oxford_iiit_pet``       Oxford-IIIT Pet photos and trimaps (downloaded once)
 ``speech_synthetic``      SYNTHETIC two-speaker mixtures spoken by eSpeak NG (offline, optional extra)
+``libri2mix``             two-speaker mixtures of LibriSpeech's read speech (downloaded once, 683 MB)
 ``pydoc_punctuation``     punctuation and capitals of Python's own help topics (offline)
+``ud_ewt_pos``            the part of speech of every word of UD's English Web Treebank (downloaded once)
 a path                    a folder of your own images, one subfolder per class
 ========================  ================================================================
 
@@ -42,6 +44,9 @@ PET_CLASSES = ("background", "pet", "border")  # oxford_iiit_pet: its trimaps' 2
 SPEAKERS = ("speaker 1", "speaker 2")  # speech_synthetic: a separator's outputs, in no fixed order
 # pydoc_punctuation: whether a character was a capital, and which mark followed its word (cnnkit.data.punctuation)
 PUNCTUATION_LABELS = ("lower", "Upper", "lower .", "Upper .", "lower ,", "Upper ,")
+# ud_ewt_pos: Universal Dependencies' 17 universal part-of-speech tags (UPOS), in UD's own order
+UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
+             "SCONJ", "SYM", "VERB", "X")  # fmt: skip
 # DEAP's classes per input kind: valence low/high for the DE grids, the four quadrants for windows.
 EEG_CLASSES = {"de_grid": ("low valence", "high valence"), "eeg_window": QUADRANTS}
 
@@ -68,8 +73,9 @@ class DatasetSpec:
         synthetic: True when cnnkit generates the data (never recorded).
         reader: ``"module:function"`` that reads an image set's splits (see
             :func:`cnnkit.data.images.load_arrays`), or for a waveform or text set loads it
-            (``loader(name, batch_size=..., seed=...)`` -> a ``Dataset``); named, not imported, so that
-            this module stays a leaf.
+            (``loader(name, batch_size=..., seed=...)`` -> a ``Dataset``; with ``folder=`` and
+            ``download=`` too when ``downloads``); named, not imported, so that this module stays a leaf.
+        downloads: a waveform or text set whose files are downloaded once into the data folder.
         augmentation: a point set's training augmentation, the arguments of
             :func:`cnnkit.data.points.augment_points` as ``(name, value)`` pairs.
         normalization: how a point file is brought to the set's frame before a model trained on
@@ -94,6 +100,7 @@ class DatasetSpec:
     reader: str | None = None
     task: str = "classification"
     background_class: int | None = None
+    downloads: bool = False
     augmentation: tuple = ()
     normalization: str | None = None
 
@@ -154,10 +161,20 @@ DATASETS = {spec.name: spec for spec in (
                 "4 s at 8 kHz, six training and two other test speakers (needs cnnkit[speech])", kind="waveforms",
                 task="separation", class_names=SPEAKERS, native_shape=(32000,), default_epochs=4,
                 default_batch_size=8, synthetic=True, reader="cnnkit.data.speech:load_speech_dataset"),
+    DatasetSpec(name="libri2mix", summary="two-speaker mixtures of LibriSpeech's read speech, Libri2Mix-style (clean, "
+                "4 s at 8 kHz): dev-clean's speakers train, test-clean's test; downloaded once (683 MB, needs "
+                "cnnkit[speech])", kind="waveforms", task="separation", class_names=SPEAKERS, native_shape=(32000,),
+                default_epochs=50, default_batch_size=4, reader="cnnkit.data.librimix:load_librimix_dataset",
+                downloads=True),
     DatasetSpec(name="pydoc_punctuation", summary="punctuation and capitals restored per character on the prose of "
                 "Python's own help topics (offline), split by topic", kind="characters", task="tagging",
                 class_names=PUNCTUATION_LABELS, native_shape=(256,), default_epochs=60, default_batch_size=32,
                 reader="cnnkit.data.punctuation:load_punctuation_dataset"),
+    DatasetSpec(name="ud_ewt_pos", summary="the part of speech (17 UPOS tags) of every word of Universal Dependencies' "
+                "English Web Treebank, read character by character; the treebank's own split; downloaded once "
+                "(UD 2.15, about 20 MB, CC BY-SA 4.0)", kind="characters", task="tagging", class_names=UPOS_TAGS,
+                native_shape=(256,), default_epochs=30, default_batch_size=32,
+                reader="cnnkit.data.treebank:load_treebank_dataset", downloads=True),
     DatasetSpec(name="deap", summary="DEAP EEG, 32 subjects: your licensed files in data/deap/", kind="eeg",
                 default_epochs=30),
     DatasetSpec(name="deap_synthetic", summary="SYNTHETIC, written by cnnkit in DEAP's exact format", kind="eeg",

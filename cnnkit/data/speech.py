@@ -184,6 +184,23 @@ def make_mixtures(
     return {"mixtures": np.stack([m for m, _ in pairs]), "sources": np.stack([s for _, s in pairs])}
 
 
+def mixture_splits(pools, counts, batch_size: int, seed: int, seconds: float = SECONDS) -> dict:
+    """``{split: pipeline of (mixtures, sources) batches}`` for each split of ``counts`` (split -> how many
+    mixtures), from that split's speaker ``pools`` (split -> ``(audio, starts)``, :func:`speaker_pools`'
+    form): :func:`mixture_plan` drawn from ``seed`` plus the split's position, and the training split (the
+    first) reshuffled every epoch. Used by the synthetic set and by :mod:`cnnkit.data.librimix`."""
+    import tensorflow as tf
+
+    samples = int(round(seconds * RATE))
+    pipelines = {}
+    for offset, split in enumerate(counts):
+        audio, starts = pools[split]
+        plan = mixture_plan(starts, counts[split], seed + offset, samples)
+        data = mixture_pipeline(audio, plan, samples, shuffle_seed=seed if offset == 0 else None)
+        pipelines[split] = data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return pipelines
+
+
 # --- the dataset (cnnkit.data.registry's speech_synthetic) -------------------------------------------
 
 POOL_SECONDS = {"train": 150.0, "validation": 30.0, "test": 60.0}  # of speech per speaker
@@ -200,8 +217,6 @@ def load_speech_dataset(name: str = "speech_synthetic", *, batch_size: int = 8, 
     :data:`MIXTURES` mixtures per split, drawn from ``seed``. The training split is reshuffled every
     epoch; generating it all takes a few seconds (eSpeak NG speaks about 700 times faster than real time
     on a 2-core CPU)."""
-    import tensorflow as tf
-
     from cnnkit.data.base import Dataset, DatasetInfo
     from cnnkit.data.punctuation import corpus_facts, topic_splits
     from cnnkit.data.registry import DATASETS
@@ -209,14 +224,12 @@ def load_speech_dataset(name: str = "speech_synthetic", *, batch_size: int = 8, 
     spec = DATASETS[name]
     samples = int(round(SECONDS * RATE))
     topics = topic_splits(seed=seed)
-    pipelines = {}
+    pools = {}
     for offset, split in enumerate(MIXTURES):
         sentences = sentences_of(paragraph for _, paragraph in topics[split])
         speakers = SPEAKERS["test" if split == "test" else "train"]
-        audio, starts = speaker_pools(sentences, speakers, POOL_SECONDS[split], seed + offset)
-        plan = mixture_plan(starts, MIXTURES[split], seed + offset, samples)
-        data = mixture_pipeline(audio, plan, samples, shuffle_seed=seed if split == "train" else None)
-        pipelines[split] = data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        pools[split] = speaker_pools(sentences, speakers, POOL_SECONDS[split], seed + offset)
+    pipelines = mixture_splits(pools, MIXTURES, batch_size, seed)
     from importlib.metadata import version
 
     made_from = {"pydoc_data.topics": corpus_facts(), "espeakng-loader": version("espeakng-loader")}

@@ -29,8 +29,13 @@ def receptive_field(kernel: int, dilations) -> int:
     return 1 + sum((kernel - 1) * d for d in dilations)
 
 
+# The characters of ud_ewt_pos (cnnkit.data.treebank): printable ASCII, padding and unknown.
+TREEBANK_VOCABULARY = 97
+
+
 @register(summary="1D CNN tagger: character embeddings, dilated convolutions, a label per position", year=2011,
-          paper=PAPER, parameters=44_902, takes="characters", task="tagging")  # fmt: skip
+          paper=PAPER, parameters=44_902, takes="characters", task="tagging",
+          fitted={"ud_ewt_pos": {"vocabulary": TREEBANK_VOCABULARY}})  # fmt: skip
 def cnn_tagger(
     input_shape=(256,),
     num_classes=6,
