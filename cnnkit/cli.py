@@ -54,6 +54,7 @@ from cnnkit import backends, distribute, launch, plots, runs  # noqa: E402
 from cnnkit.data import augment, folders  # noqa: E402
 from cnnkit.data.loading import load_dataset  # noqa: E402
 from cnnkit.data.registry import DATASETS, DatasetSpec, datasets_table, get_dataset, list_datasets  # noqa: E402
+from cnnkit.data.deap_format import SUBJECTS  # noqa: E402
 from cnnkit.distribute import training_scope  # noqa: E402
 from cnnkit.errors import (  # noqa: E402
     BadInputFileError,
@@ -146,6 +147,13 @@ def _wrong_number(default, value) -> bool:
     return isinstance(value, bool) or not isinstance(value, allowed)
 
 
+def _subject_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > SUBJECTS:
+        raise argparse.ArgumentTypeError(f"DEAP recorded {SUBJECTS} people: expected 1 to {SUBJECTS}, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -226,7 +234,8 @@ def make_parser() -> argparse.ArgumentParser:
         "(its scenes already place every digit at random)",
     )
     run.add_argument("--seed", type=int, default=0, help="fixes the initialization, the shuffling and a folder's split")
-    run.add_argument("--subjects", type=_positive_int, default=32, help="DEAP subjects to use (deap, deap_synthetic)")
+    run.add_argument("--subjects", type=_subject_count, default=SUBJECTS,
+                     help=f"DEAP subjects to use, 1 to {SUBJECTS} (deap, deap_synthetic)")  # fmt: skip
     run.add_argument("--split", type=_fractions, default=(0.7, 0.15, 0.15), metavar="TRAIN,VAL,TEST",
                      help="fractions of an image folder (default 0.7,0.15,0.15), stratified by class")
     run.add_argument("--out", type=Path, help="run folder (default runs/<model>-<dataset>-<time>)")

@@ -58,6 +58,9 @@ def test_models_command_lists_the_registry_through_python_m():
         (["train", "lenet5", "--dataset", "svhn"], 2, "Unknown dataset 'svhn'"),
         (["train", "lenet5", "--epochs", "0"], 2, "expected a positive integer, got 0"),
         (["train", "lenet5", "--batch-size", "many"], 2, "expected a positive integer, got 'many'"),
+        (["train", "ccnn", "--dataset", "deap_synthetic", "--subjects", "100"], 2,
+         "DEAP recorded 32 people: expected 1 to 32, got 100"),
+        (["train", "ccnn", "--dataset", "deap_synthetic", "--subjects", "-1"], 2, "expected a positive integer, got -1"),
         (
             ["train", "lenet5", "--epochs", "1", "-o", "pooling=median"],
             2,

@@ -149,7 +149,7 @@ def test_deap_without_the_licensed_files_says_where_to_put_them(tmp_path, capsys
 
     code = cli.main(["train", "ccnn", "--dataset", "deap", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 1 and "/deap holds 0 real DEAP subject files" in err and "--dataset deap_synthetic" in err
+    assert code == 1 and "/deap holds 0 real DEAP subject files" in err and "the dataset deap_synthetic" in err
     assert "Traceback" not in err
 
 
@@ -170,3 +170,15 @@ def test_trial_split_keeps_every_trial_on_one_side_and_stratifies():
     assert sorted(together) == list(range(40))
     assert [len(split[s]) for s in ("train", "validation", "test")] == [28, 6, 6]
     assert all(abs(labels[index].mean() - 0.5) <= 0.17 for index in split.values())
+
+
+@pytest.mark.parametrize("subjects", [0, -1, 33, 2.5, True])
+def test_a_subject_count_outside_deaps_32_is_refused_before_anything_is_read_or_written(subjects, tmp_path,
+                                                                                        monkeypatch):  # fmt: skip
+    """-1 used to drop the last subject silently (a slice), 100 failed deep in the generator (issue 35, 8)."""
+    from cnnkit.data.eeg import load_eeg_dataset
+
+    monkeypatch.setenv("CNNKIT_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match=r"subjects must be a whole number from 1 to 32 \(DEAP recorded 32 people\)"):
+        load_eeg_dataset("deap_synthetic", subjects=subjects)
+    assert not any(tmp_path.iterdir())  # nothing written

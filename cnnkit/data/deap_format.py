@@ -5,6 +5,7 @@ features (:mod:`cnnkit.data.eeg_features`) and the synthetic generator
 (:mod:`cnnkit.data.deap_synthetic`) all read them from here.
 """
 
+SUBJECTS = 32  # people recorded, files s01.dat ... s32.dat
 SAMPLING_RATE = 128  # Hz
 TRIALS, CHANNELS, SAMPLES = 40, 40, 8064
 BASELINE_SECONDS = 3

@@ -65,8 +65,14 @@ def array_pipeline(x, y, batch_size: int = 64, shuffle: bool = False, seed: int 
 
 
 def eeg_folder(source: str, subjects: int = 32, seed: int = 0):
-    """The folder of ``sNN.dat`` files for ``source`` (writing SYNTHETIC ones if asked to)."""
+    """The folder of ``sNN.dat`` files for ``source`` (writing SYNTHETIC ones if asked to). ``subjects``, a
+    whole number from 1 to DEAP's 32, is checked first."""
+    from cnnkit.data.deap_format import SUBJECTS
     from cnnkit.files import data_dir
+
+    if isinstance(subjects, bool) or not isinstance(subjects, (int, np.integer)) or not 1 <= subjects <= SUBJECTS:
+        raise ValueError(f"subjects must be a whole number from 1 to {SUBJECTS} (DEAP recorded {SUBJECTS} people), "
+                         f"got {subjects!r}.")  # fmt: skip
 
     if source == "deap_synthetic":
         return deap_synthetic.ensure_synthetic(data_dir() / "deap_synthetic", subjects, seed)
@@ -79,7 +85,7 @@ def eeg_folder(source: str, subjects: int = 32, seed: int = 0):
         raise DatasetNotFoundError(
             f"{folder} holds {found} real DEAP subject files, {subjects} needed. DEAP is licensed and not "
             "shipped: request it from its authors and put the preprocessed Python files (s01.dat ... s32.dat) "
-            "there, or train on generated files with --dataset deap_synthetic."
+            "there, or use the generated files of the dataset deap_synthetic."
         )
     return folder
 
