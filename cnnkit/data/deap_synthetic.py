@@ -7,9 +7,7 @@ files. Everything this module writes says SYNTHETIC: a marker beside the folder
 
 from __future__ import annotations
 
-import multiprocessing
 import re
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from cnnkit.data.deap_format import (
     TRIALS,
 )
 from cnnkit.files import atomic_path, require_free_space
+from cnnkit.workers import map_in_workers
 
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
 SUBJECT_FILE_BYTES = 103_220_747  # one synthetic subject, as write_synthetic writes it
@@ -166,22 +165,18 @@ def write_synthetic(folder, subjects: int = 2, seed: int = 0, workers: int = 2) 
     require_free_space(folder, subjects * SUBJECT_FILE_BYTES - replaced + in_flight,
                        f"writing {subjects} synthetic DEAP subject files")  # fmt: skip
     (folder / SYNTHETIC_MARKER).unlink(missing_ok=True)  # where cnnkit before version 2 put it,
+    marker_path(folder).unlink(missing_ok=True)  # written again last, once every file is there
     for old_cache in folder.glob("de_features_*.npz"):  # ... and its feature cache
         old_cache.unlink()
+    # worker processes where that is safe (cnnkit.workers: not in a script without a __main__ guard)
+    list(map_in_workers(_write_subject, paths, [seed + subject for subject in range(1, subjects + 1)],
+                        workers=workers))  # fmt: skip
     with atomic_path(marker_path(folder)) as temporary:
         temporary.write_text(
             f"The sNN.dat files in {folder.name}/ are SYNTHETIC, written by cnnkit.data.deap_synthetic.write_synthetic\n"
             f"(model version {SYNTHETIC_VERSION}, seed {seed}) from a stated random model (see the docstring\n"
             "of cnnkit.data.deap_synthetic.synthetic_subject). They are not DEAP recordings.\n"
         )
-    jobs = [(path, seed + subject) for subject, path in enumerate(paths, start=1)]
-    if workers > 1 and subjects > 1:
-        context = multiprocessing.get_context("spawn")  # no fork of a process that may run TensorFlow
-        with ProcessPoolExecutor(max_workers=min(workers, subjects), mp_context=context) as pool:
-            list(pool.map(_write_subject, *zip(*jobs, strict=True)))
-    else:
-        for path, subject_seed in jobs:
-            _write_subject(path, subject_seed)
     return paths
 
 

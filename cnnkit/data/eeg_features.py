@@ -15,8 +15,7 @@ caches the result.
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from scipy.signal import butter, decimate, sosfiltfilt
 from cnnkit.data.deap import read_subject, subject_files
 from cnnkit.data.deap_format import BANDS, BASELINE_SECONDS, EEG_CHANNELS, GRID_POSITIONS, SAMPLING_RATE
 from cnnkit.files import atomic_path
+from cnnkit.workers import map_in_workers
 
 FILTER_ORDER = 4
 
@@ -196,13 +196,12 @@ def preprocess_folder(folder, segment: int = SAMPLING_RATE, workers: int = 2, ca
         bar = Progbar(len(files), unit_name="subject")
     features, ratings = [], []
     work = partial(subject_features, segment=segment)
-    context = multiprocessing.get_context("spawn")  # no fork of a process that may run TensorFlow
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for index, (subject, labels) in enumerate(pool.map(work, files), start=1):
-            features.append(subject)
-            ratings.append(labels)
-            if bar is not None:
-                bar.update(index)
+    # worker processes where that is safe (cnnkit.workers: not in a script without a __main__ guard)
+    for index, (subject, labels) in enumerate(map_in_workers(work, files, workers=workers), start=1):
+        features.append(subject)
+        ratings.append(labels)
+        if bar is not None:
+            bar.update(index)
     features, ratings = np.stack(features), np.stack(ratings)
     if cache:
         stored_at.parent.mkdir(parents=True, exist_ok=True)
