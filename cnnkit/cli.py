@@ -295,6 +295,38 @@ def default_out(args) -> Path:
     return Path("runs") / f"{args.model}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def check_training_arguments(args) -> tuple[DatasetSpec, dict]:
+    """What ``train`` can check before any data is loaded or any process started: the model's and the
+    dataset's names, that they fit each other, and the builder options (``-o``). Returns the dataset's
+    record and the ``load_dataset`` options that fit it to the model."""
+    get_spec(args.model)  # unknown names fail here, before any data is loaded
+    dataset = get_dataset(args.dataset)  # unknown names fail here, with the known ones
+    options = input_options(args.model, args.dataset)  # a model that takes no images fails here
+    typed_options(configuration(args.model, args.dataset), args.option)  # a bad -o value fails here
+    return dataset, options
+
+
+def _refuse_job(args) -> str | None:
+    """Why a job of several processes must not start (one line), or ``None``: checked in this process,
+    before any of the job's processes (each a whole interpreter with JAX) is started."""
+    cores = os.cpu_count() or 1
+    if args.processes > cores:
+        return (f"--processes {args.processes} asks for more processes than this machine's {cores} CPU cores; each "
+                f"is a whole interpreter with its share of every batch: use at most {cores}.")  # fmt: skip
+    if args.coordinator is not None:
+        if args.out is None or args.num_processes is None or args.process_id is None:
+            return "--coordinator needs --out (the same folder for every process), --num-processes and --process-id."
+        try:
+            distribute.check_job(args.coordinator, args.num_processes, args.process_id)
+        except distribute.ProcessGroupError as error:
+            return str(error)
+    try:
+        check_training_arguments(args)
+    except CnnkitError as error:
+        return str(error)
+    return None
+
+
 def run_training(args) -> dict:
     """Train, evaluate and write the run folder; returns the metrics written to metrics.json.
 
@@ -308,9 +340,7 @@ def run_training(args) -> dict:
         distribute.join_processes(args.coordinator, args.num_processes, args.process_id, args.join_timeout)
         if not distribute.is_chief():
             return _train_share(args)
-    get_spec(args.model)  # unknown names fail here, before any data is loaded
-    dataset = get_dataset(args.dataset)  # unknown names fail here, with the known ones
-    options = input_options(args.model, args.dataset)  # a model that takes no images fails here
+    dataset, options = check_training_arguments(args)
     args.option = typed_options(configuration(args.model, args.dataset), args.option)
     args.epochs = epochs = args.epochs or dataset.default_epochs
     args.batch_size = args.batch_size or dataset.default_batch_size
@@ -646,6 +676,10 @@ def main(argv: list[str] | None = None) -> int:
         if several and importlib.util.find_spec("jax") is None:
             print(f"error: several processes train on JAX, which is not installed: {backends.INSTALL['jax']}.",
                   file=sys.stderr)  # fmt: skip
+            return 2
+        refused = _refuse_job(args) if several and not args.supervised else None
+        if refused is not None:  # before any process of the job starts
+            print(f"error: {refused}", file=sys.stderr)
             return 2
         if args.processes > 1 and args.coordinator is None:
             arguments = _without_processes(list(sys.argv[1:] if argv is None else argv))

@@ -165,6 +165,20 @@ class ProcessGroupError(CnnkitError, RuntimeError):
     """The processes of a multi-process run could not find each other (address, port, count)."""
 
 
+def check_job(coordinator: str, num_processes: int, process_id: int) -> tuple[str, int]:
+    """``(host, port)`` of ``coordinator`` after checking the job's three numbers, before anything
+    starts: ``coordinator`` is ``HOST:PORT`` with a port from 1 to 65535, ``num_processes`` at least 1,
+    ``process_id`` from 0 to ``num_processes - 1``. Raises :class:`ProcessGroupError` in one line."""
+    host, _, port = coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ProcessGroupError(f"coordinator must be HOST:PORT (process 0's machine and a free port from 1 to "
+                                f"65535), got {coordinator!r}.")  # fmt: skip
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+        raise ProcessGroupError(f"process_id must lie in 0..{num_processes - 1} for a job of {num_processes} "
+                                f"process(es), got {process_id}.")  # fmt: skip
+    return host, int(port)
+
+
 def join_processes(coordinator: str, num_processes: int, process_id: int, timeout: int = 60) -> None:
     """Join a data-parallel job of ``num_processes`` JAX processes (``keras.distribution``).
 
@@ -182,12 +196,7 @@ def join_processes(coordinator: str, num_processes: int, process_id: int, timeou
     if backends.current() != "jax":
         raise backends.BackendError(f"Several processes train with keras.distribution on JAX, not on "
                                     f"{backends.current()}: add --backend jax (or set KERAS_BACKEND=jax).")  # fmt: skip
-    host, _, port = coordinator.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ProcessGroupError(f"--coordinator must be HOST:PORT (process 0's machine and a free port), "
-                                f"got {coordinator!r}.")  # fmt: skip
-    if num_processes < 1 or not 0 <= process_id < num_processes:
-        raise ProcessGroupError(f"--process-id must lie in 0..{num_processes - 1}, got {process_id}.")
+    host, port = check_job(coordinator, num_processes, process_id)
     if process_id == 0:  # the coordination service will listen there: say now if it cannot
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:

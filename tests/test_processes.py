@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+import pytest
 
 from cnnkit import runs
 from cnnkit.launch import free_port
@@ -158,3 +159,31 @@ def test_several_processes_without_jax_installed_is_one_line(monkeypatch, capsys
     assert cli.main(["train", "lenet5", "--processes", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install 'cnnkit[jax]'" in err
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [(["train", "nosuchmodel", "--processes", "2"], "Unknown model 'nosuchmodel'"),
+     (["train", "lenet5", "--dataset", "nosuchset", "--processes", "2"], "Unknown dataset 'nosuchset'"),
+     (["train", "lenet5", "-o", "depth=abc", "--processes", "2"], "depth"),
+     (["train", "lenet5", "--processes", "999"], "--processes 999 asks for more processes than this machine's"),
+     (["train", "lenet5", "--coordinator", "localhost", "--num-processes", "2", "--process-id", "0", "--out", "x"],
+      "coordinator must be HOST:PORT"),
+     (["train", "lenet5", "--coordinator", "localhost:99999", "--num-processes", "2", "--process-id", "0", "--out",
+       "x"], "port from 1 to 65535"),
+     (["train", "lenet5", "--coordinator", "localhost:1234", "--num-processes", "2", "--process-id", "5", "--out",
+       "x"], "process_id must lie in 0..1 for a job of 2 process(es), got 5")],
+    ids=["model", "dataset", "option", "too-many", "no-port", "bad-port", "process-id"],
+)  # fmt: skip
+def test_a_job_is_checked_in_the_parent_before_any_process_starts(arguments, message, monkeypatch, capsys):
+    """`train nosuchmodel --processes 6` started six interpreters to reject a typo (issue 35, section 8)."""
+    from cnnkit import cli, launch
+
+    def started(*_args, **_kwargs):
+        raise AssertionError("a process was started")
+
+    monkeypatch.setattr(launch, "run_processes", started)
+    monkeypatch.setattr(launch, "supervise", started)
+    assert cli.main(arguments) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
