@@ -460,6 +460,7 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
         )
         task = task_of(model)
         loss, metrics = task.loss_and_metrics(model, data.info.num_classes, _scored(args, data))
+        runs.record_backend(out, backends.current())  # a run resumed on another backend keeps both
         history = train(
             model,
             *_training_splits(args, data),
@@ -503,7 +504,8 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
         "train_seconds": round(train_seconds, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {backends.gpu_count()} GPUs",
-        "backend": backends.current(),
+        "backend": backends.current(),  # the one that evaluated; "backends" says which trained which epochs
+        "backends": runs.backend_stretches(out, int(len(history))),
         "processes": distribute.process_count(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }

@@ -50,9 +50,10 @@ REPORT = "report.csv"
 LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 EVALUATIONS = "evaluations"
+BACKENDS = "backends.json"  # which Keras backend trained from which epoch, one entry per switch
 
 # What a training run writes into its folder (an evaluation writes only reports and metrics.json).
-TRAINING_RUN_FILES = (SETTINGS, HISTORY, MODEL, BACKUP, TRAINED, CLASSES)
+TRAINING_RUN_FILES = (SETTINGS, HISTORY, MODEL, BACKUP, TRAINED, CLASSES, BACKENDS)
 # A folder holding one of these is a run folder (an image folder never treats it as a class).
 RUN_FOLDER_MARKERS = (LOCK_NAME, SETTINGS)
 
@@ -80,7 +81,7 @@ def training_state(folder: str | os.PathLike) -> str:
     if (folder / TRAINED).exists():
         return "trained"
     present = run_files(folder)
-    if any(name not in (SETTINGS, CLASSES) for name in present):
+    if any(name not in (SETTINGS, CLASSES, BACKENDS) for name in present):
         return "training"
     return "started" if present else "new"
 
@@ -95,6 +96,34 @@ def read_log(csv_path: Path) -> pd.DataFrame | None:
         return None
     frame = pd.read_csv(csv_path).drop_duplicates("epoch", keep="last")
     return frame.set_index("epoch").sort_index()
+
+
+def record_backend(folder: Path, backend: str) -> None:
+    """Note in ``folder/backends.json`` that ``backend`` trains from the next epoch on (the number of epochs
+    logged so far), unless it is the backend that trained the epochs before: a run killed on TensorFlow
+    and resumed on JAX keeps both, each with its epochs (:func:`backend_stretches`)."""
+    logged = read_log(folder / HISTORY)
+    start = 0 if logged is None else int(logged.index.max()) + 1
+    path = folder / BACKENDS
+    try:
+        entries = json.loads(path.read_text()) if path.is_file() else []
+    except ValueError:
+        raise RunFolderError(f"{path} is damaged, so which backend trained which epochs is unknown; train into a "
+                             "new folder (or delete the file to record only what trains from now on).") from None  # fmt: skip
+    if entries and entries[-1]["backend"] == backend:
+        return
+    write_json(path, [*entries, {"backend": backend, "from_epoch": start}])
+
+
+def backend_stretches(folder: Path, epochs: int) -> list[dict]:
+    """Which backend trained which of the run's ``epochs`` epochs: ``[{"backend": "tensorflow", "epochs": [0,
+    3]}, {"backend": "jax", "epochs": [4, 9]}]`` (0-based, both ends included), from ``backends.json``; a
+    start that trained no epoch before the next one is left out."""
+    path = folder / BACKENDS
+    entries = json.loads(path.read_text()) if path.is_file() else []
+    ends = [entry["from_epoch"] for entry in entries[1:]] + [epochs]
+    return [{"backend": entry["backend"], "epochs": [entry["from_epoch"], end - 1]}
+            for entry, end in zip(entries, ends, strict=True) if end > entry["from_epoch"]]  # fmt: skip
 
 
 def training_history(folder: Path) -> pd.DataFrame:

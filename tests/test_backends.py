@@ -138,6 +138,7 @@ def test_the_main_job_predict_and_evaluate_run_on(backend, tmp_path):
     run_under("tensorflow", "-m", "cnnkit", "train", "lenet5", "--backend", backend, "--out", out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["backend"] == backend and metrics["epochs"] == 20
+    assert metrics["backends"] == [{"backend": backend, "epochs": [0, 19]}]
     assert metrics["test_accuracy"] >= bench.TARGET_ACCURACY
     from cnnkit.data.samples import write_digit_folder
 

@@ -643,3 +643,20 @@ def test_23_an_unreadable_feature_cache_is_recomputed_with_a_warning(tmp_path):
         with pytest.warns(UserWarning, match="cannot be read"):
             again, _ = eeg_features.preprocess_folder(folder, workers=1, progress=False)
         np.testing.assert_array_equal(again, features)
+
+
+def test_22_a_run_resumed_on_another_backend_records_which_backend_trained_which_epochs(tmp_path):
+    """A run killed on TensorFlow and resumed with --backend jax recorded only "backend": "jax" (issue 35, 8)."""
+    import pandas as pd
+
+    from cnnkit import runs
+
+    runs.record_backend(tmp_path, "tensorflow")  # the first start: from epoch 0
+    pd.DataFrame({"epoch": range(4), "loss": [1.0, 0.8, 0.7, 0.6]}).to_csv(tmp_path / runs.HISTORY, index=False)
+    runs.record_backend(tmp_path, "tensorflow")  # killed after 4 epochs, resumed on the same backend
+    runs.record_backend(tmp_path, "jax")  # killed again before an epoch was logged, resumed on JAX
+    assert runs.backend_stretches(tmp_path, 10) == [{"backend": "tensorflow", "epochs": [0, 3]},
+                                                    {"backend": "jax", "epochs": [4, 9]}]  # fmt: skip
+    assert runs.training_state(tmp_path) == "training"  # the log says so; backends.json alone would not
+    (tmp_path / runs.HISTORY).unlink()
+    assert runs.training_state(tmp_path) == "started"  # a start that trained nothing yet
