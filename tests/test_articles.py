@@ -70,3 +70,64 @@ def test_the_renderer_refuses_an_unknown_notebook_in_one_line():
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "articles.py"), "09_nothing"], capture_output=True,
                           text=True, timeout=120, cwd=ROOT)  # fmt: skip
     assert done.returncode == 2 and "no notebook named 09_nothing" in done.stderr
+
+
+def _renderer(monkeypatch, notebooks):
+    """tools/articles.py as a module, reading its notebooks from ``notebooks``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("articles_under_test", ROOT / "tools" / "articles.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "NOTEBOOKS", notebooks)
+    return module
+
+
+def test_a_damaged_or_timed_out_notebook_is_reported_and_the_others_still_render(tmp_path, monkeypatch, capsys):
+    """The renderer stopped at the first notebook that failed other than by a cell's error (a truncated
+    .ipynb: a NotJSONError traceback; a cell past --timeout), skipped the rest and index.md (issue 35, 8)."""
+    import nbformat
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 02 · A good one"),
+                                           nbformat.v4.new_code_cell('BACKEND = "tensorflow"\nprint("ran")'),
+                                           nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\n"
+                                                                     "plt.plot([1, 2]); plt.show()")])  # fmt: skip
+    slow = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('BACKEND = "tensorflow"\nimport time\n'
+                                                                     "time.sleep(30)")])  # fmt: skip
+    nbformat.write(good, notebooks / "02_good.ipynb")
+    nbformat.write(slow, notebooks / "03_slow.ipynb")
+    (notebooks / "01_truncated.ipynb").write_text('{"cells": [{"cell_type": "code", "sour')
+    renderer = _renderer(monkeypatch, notebooks)
+    out = tmp_path / "docs"
+    assert renderer.main(["--out", str(out), "--timeout", "5"]) == 1
+    captured = capsys.readouterr()
+    assert "rendered: 02_good; failed: 01_truncated, 03_slow" in captured.out
+    assert "01_truncated: FAILED (NotJSONError" in captured.err and "03_slow: FAILED (CellTimeoutError" in captured.err
+    assert "Traceback" not in captured.err
+    text = (out / "02_good.md").read_text()
+    assert "[02 · A good one](02_good.md)" in (out / "index.md").read_text()
+    # the figure lies in a folder of this render, which the markdown names
+    (figure,) = (out / "02_good_files").glob("*/*.png")
+    assert f"02_good_files/{figure.parent.name}/{figure.name}" in text
+
+
+def test_an_article_is_swapped_in_so_that_its_figures_are_always_there(tmp_path, monkeypatch):
+    renderer = _renderer(monkeypatch, tmp_path)
+    out = tmp_path / "docs"
+    renderer.write("04_x", "![](04_x_files/one/a.png)\n", {"04_x_files/one/a.png": b"first"}, out)
+    (out / "04_x_files" / "flat.png").write_bytes(b"the older layout")
+
+    def killed(*_args):  # the markdown's rename never happens: as if the process were killed there
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(renderer, "atomic_path", killed)
+    with pytest.raises(KeyboardInterrupt):
+        renderer.write("04_x", "![](04_x_files/two/a.png)\n", {"04_x_files/two/a.png": b"second"}, out)
+    assert (out / "04_x.md").read_text() == "![](04_x_files/one/a.png)\n" and (out / "04_x_files/one/a.png").is_file()
+    monkeypatch.undo()
+    renderer = _renderer(monkeypatch, tmp_path)
+    renderer.write("04_x", "![](04_x_files/three/a.png)\n", {"04_x_files/three/a.png": b"third"}, out)
+    assert sorted(p.name for p in (out / "04_x_files").iterdir()) == ["three"]  # earlier renders removed
+    assert (out / "04_x_files/three/a.png").read_bytes() == b"third"

@@ -9,7 +9,11 @@ with its results; ``mkdocs build`` turns ``docs/`` into a static site (``mkdocs.
 
 Run it whenever a notebook changes (``tests/test_articles.py`` fails when an article's code no
 longer equals its notebook's). An article is replaced only once its notebook has run to the end:
-a notebook that fails leaves the previous article in place and the command exits with status 1.
+a notebook that fails (a cell's error, a cell past ``--timeout``, a damaged ``.ipynb``) leaves its
+previous article in place, the others are still rendered, and the command lists what failed at the
+end and exits with status 1. Each article's figures go into a folder of their own render
+(``NAME_files/<time>/``) and the markdown is replaced in one rename afterwards, so a kill at any
+moment leaves an article whose figures are there.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ NOTEBOOKS = ROOT / "notebooks"
 DOCS = ROOT / "docs"
 MODES = {"quick": {"CNNKIT_QUICK": "1"}, "smoke": {"CNNKIT_SMOKE": "1"}, "full": {}}
 BACKEND_LINE = 'BACKEND = "tensorflow"'  # the set-up cell's one line that chooses the backend
+
+
+class NotebookProblem(Exception):
+    """A notebook that cannot be rendered as it is (not the failure of one of its cells)."""
 PACKAGES = ("tensorflow", "keras", "jax", "torch", "numpy", "scikit-learn")
 # The Colab badge is an image on Google's servers; offline (and in the site's test) it would be a
 # broken image, so articles link to Colab in words.
@@ -74,7 +82,7 @@ def execute(path: Path, mode: str, backend: str, timeout: int):
     notebook = nbformat.read(path, as_version=4)
     setup = next(cell for cell in notebook.cells if cell.cell_type == "code")
     if BACKEND_LINE not in setup.source:
-        raise SystemExit(f"{path.name}: its set-up cell has no line {BACKEND_LINE!r} to choose the backend with.")
+        raise NotebookProblem(f"{path.name}: its set-up cell has no line {BACKEND_LINE!r} to choose the backend with.")
     setup.source = setup.source.replace(BACKEND_LINE, f'BACKEND = "{backend}"')
     # The kernel's environment: this one, with the mode's variable alone, and matplotlib left to draw inline.
     unset = ("CNNKIT_QUICK", "CNNKIT_SMOKE", "MPLBACKEND")
@@ -103,18 +111,21 @@ def record_time(notebook, path: Path, mode: str, seconds: float, where: str) -> 
     stored = nbformat.read(path, as_version=4)
     for cell in (notebook.cells[0], stored.cells[0]):
         if not TIME[mode].search(cell.source):
-            raise SystemExit(f"{path.name}: its header has no '**Time:** quick mode about N min (...)' line to update.")
+            raise NotebookProblem(f"{path.name}: its header has no '**Time:** quick mode about N min (...)' line to update.")
         cell.source = TIME[mode].sub(said, cell.source)
     with atomic_path(path) as temporary:
         nbformat.write(stored, temporary)
 
 
-def article(notebook, name: str, mode: str, backend: str, seconds: float, where: str) -> tuple[str, dict[str, bytes]]:
-    """The markdown of one executed notebook and its figures (file name -> PNG bytes)."""
+def article(notebook, name: str, mode: str, backend: str, seconds: float, where: str,
+            render: str = "") -> tuple[str, dict[str, bytes]]:  # fmt: skip
+    """The markdown of one executed notebook and its figures (path under the articles' folder -> PNG
+    bytes), the figures in ``NAME_files/RENDER/`` (``render``: a name of this rendering, e.g. its time)."""
     from nbconvert import MarkdownExporter
 
+    figures_dir = f"{name}_files/{render}" if render else f"{name}_files"
     body, resources = MarkdownExporter().from_notebook_node(
-        notebook, resources={"output_files_dir": f"{name}_files", "unique_key": name}
+        notebook, resources={"output_files_dir": figures_dir, "unique_key": name}
     )
     body = BADGE.sub(r"[Open this notebook in Colab](\1)", body)
     title, _, rest = body.partition("\n")
@@ -130,21 +141,33 @@ def article(notebook, name: str, mode: str, backend: str, seconds: float, where:
 
 
 def write(name: str, text: str, figures: dict[str, bytes], out: Path) -> None:
-    """Replace ``out/NAME.md`` and ``out/NAME_files/`` with the new article, each in one rename."""
+    """Put the new article in place of ``out/NAME.md``: its figures first, into their own new folder under
+    ``out/NAME_files/`` (written beside it, then renamed in), then the markdown in one rename, then the
+    previous renders' figures removed. At every moment ``NAME.md`` names figures that are there."""
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
-    try:
-        (staging / f"{name}_files").mkdir()
-        for relative, data in figures.items():
-            (staging / relative).write_bytes(data)
-        (staging / f"{name}.md").write_text(text, encoding="utf-8")
-        figures_dir = out / f"{name}_files"
-        if figures_dir.exists():
-            shutil.rmtree(figures_dir)
-        (staging / f"{name}_files").rename(figures_dir)
-        (staging / f"{name}.md").replace(out / f"{name}.md")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    folders = {Path(relative).parent for relative in figures}
+    if len(folders) > 1:
+        raise ValueError(f"{name}'s figures lie in several folders: {sorted(map(str, folders))}")
+    current = out / folders.pop() if figures else None
+    if current is not None:
+        current.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{current.name}.", dir=current.parent))
+        try:
+            for relative, data in figures.items():
+                (staging / Path(relative).name).write_bytes(data)
+            staging.rename(current)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    with atomic_path(out / f"{name}.md") as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    every = out / f"{name}_files"  # the figures of earlier renders (and files of the older flat layout)
+    for old in every.iterdir() if every.is_dir() else ():
+        if old == current:
+            continue
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
 
 
 def write_index(out: Path) -> None:
@@ -182,27 +205,41 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"no notebook named {', '.join(sorted(unknown))}; choose from {', '.join(p.stem for p in paths)}")
         paths = [path for path in paths if path.stem in wanted]
-    from nbclient.exceptions import CellExecutionError
-
-    failed, where = [], machine()
+    failed, rendered, where = [], [], machine()
     for path in paths:
         print(f"{path.stem}: running in {args.mode} mode on {args.backend} ...", flush=True)
         try:
             notebook, seconds = execute(path, args.mode, args.backend, args.timeout)
-        except CellExecutionError as error:
-            print(f"{path.stem}: FAILED, its article was left as it was:\n{str(error)[-2000:]}", file=sys.stderr)
+            if args.out.resolve() == DOCS.resolve() and args.backend == "tensorflow":  # the articles of record
+                record_time(notebook, path, args.mode, seconds, where)
+        except Exception as error:  # one notebook's failure, whatever it is, must not stop the others
+            print(f"{path.stem}: FAILED ({_what_failed(error)}); its article was left as it was.", file=sys.stderr)
             failed.append(path.stem)
             continue
-        if args.out.resolve() == DOCS.resolve() and args.backend == "tensorflow":  # the articles of record
-            record_time(notebook, path, args.mode, seconds, where)
-        text, figures = article(notebook, path.stem, args.mode, args.backend, seconds, where)
+        render = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        text, figures = article(notebook, path.stem, args.mode, args.backend, seconds, where, render)
         write(path.stem, text, figures, args.out)
+        rendered.append(path.stem)
         print(f"{path.stem}: {seconds:.0f} s, {len(figures)} figures -> {args.out / (path.stem + '.md')}", flush=True)
     write_index(args.out)
-    if failed:
-        print(f"not rendered: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    print(f"rendered: {', '.join(rendered) or 'none'}; failed: {', '.join(failed) or 'none'}")
+    return 1 if failed else 0
+
+
+def _what_failed(error: Exception) -> str:
+    """One notebook's failure for the summary: a cell's error with the tail of its traceback, a timeout,
+    a damaged file or a notebook problem in one line; anything else with its traceback (a fault in
+    this tool or the machine, not in the notebook)."""
+    import traceback
+
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbformat.reader import NotJSONError
+
+    if isinstance(error, CellExecutionError):
+        return f"a cell raised an error:\n{str(error)[-2000:]}"
+    if isinstance(error, CellTimeoutError | DeadKernelError | NotJSONError | NotebookProblem):
+        return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    return "".join(traceback.format_exception(error))[-3000:]
 
 
 if __name__ == "__main__":
