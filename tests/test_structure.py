@@ -5,6 +5,8 @@ modes module reads the test budget."""
 import ast
 from pathlib import Path
 
+import pytest
+
 import cnnkit
 
 PACKAGE = Path(cnnkit.__file__).parent
@@ -88,15 +90,31 @@ def test_the_run_folder_and_training_plumbing_are_split_by_concern():
     assert "cnnkit.runs" in graph["cnnkit.cli"] and "cnnkit.runs" in graph["cnnkit.inference"]
 
 
-def test_the_backup_repair_uses_keras_own_backup_paths(tmp_path):
+@pytest.mark.fast  # on both stacks: Keras 3.13 (Colab's) and the reference version
+def test_the_backup_repair_reads_the_files_keras_backup_and_restore_writes(tmp_path):
+    """ResumableBackup.repair reads four paths that Keras' BackupAndRestore keeps in private attributes
+    (issue 35, section 4: Keras has no public name for them). This checks them against what Keras writes:
+    after two epochs with double_checkpoint and a kill, the latest weights and metadata and the previous
+    epoch's copies are the files on disk, so a Keras that renames them fails here, on either stack."""
     import keras
+    import numpy as np
 
     from cnnkit.callbacks import ResumableBackup
 
     backup = ResumableBackup(tmp_path / "backup")
-    parent = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"), double_checkpoint=True)
-    assert isinstance(backup, keras.callbacks.BackupAndRestore) and backup.double_checkpoint
-    for name in ("_weights_path", "_training_metadata_path", "_prev_weights_path", "_prev_training_metadata_path"):
-        assert getattr(backup, name) == getattr(parent, name)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    class Killed(keras.callbacks.Callback):  # after the backup of the second epoch, as a kill would
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # Keras removes the backup when training ends normally
+        model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=3, callbacks=[backup, Killed()], verbose=0)
+    paths = [Path(getattr(backup, name)) for name in
+             ("_weights_path", "_training_metadata_path", "_prev_weights_path", "_prev_training_metadata_path")]  # fmt: skip
+    written = sorted(p for p in (tmp_path / "backup").rglob("*") if p.is_file())
+    assert sorted(paths) == written, (paths, written)
+    assert backup.repair()  # and the repair reads them as a usable backup
     source = (PACKAGE / "callbacks.py").read_text() + (PACKAGE / "training.py").read_text()
     assert "latest.weights.h5" not in source and "training_metadata.json" not in source  # never spelled by cnnkit
