@@ -541,6 +541,18 @@ def use_keras_home(folder: Path, monkeypatch) -> Path:
     return folder / "models"
 
 
+@pytest.mark.fast  # on Colab's Keras 3.13 and on the reference Keras
+def test_19_the_weights_folder_is_the_one_keras_itself_uses(tmp_path, monkeypatch):
+    """cnnkit computes Keras' cache folder by the public rule (issue 35, section 4: it imported
+    keras.src.backend.config.keras_home); here it is compared with Keras' own private answer."""
+    from keras.src.backend.config import keras_home  # only in the test: the reference to agree with
+
+    assert applications.keras_models_folder() == Path(os.path.expanduser(keras_home())) / "models"
+    source = (Path(applications.__file__)).read_text()
+    assert "keras.src" not in source
+    use_keras_home(tmp_path / "elsewhere", monkeypatch)  # the environment and Keras' variable moved together
+
+
 @pytest.fixture
 def keras_home(tmp_path, monkeypatch):
     """An empty Keras cache, and a get_file that fails the test if anything tries to download."""

@@ -181,14 +181,18 @@ def _weights(name: str) -> ImagenetWeights:
 
 
 def keras_models_folder() -> Path:
-    """The folder where Keras caches downloaded weights, as ``keras.utils.get_file`` computes it:
-    ``<Keras home>/models``, where Keras' home is ``$KERAS_HOME`` as it was when Keras was
-    imported (default ``~/.keras``), or ``/tmp/.keras`` when that folder cannot be written."""
+    """The folder where Keras caches downloaded weights, by the rule Keras documents for
+    ``keras.utils.get_file``: ``<Keras home>/models``, Keras' home being ``$KERAS_HOME`` (Keras reads it
+    once, at import: set it before importing Keras) or ``~/.keras``, and ``/tmp/.keras`` when that
+    folder cannot be written. Public behaviour only; tests/test_hostile_review.py checks that it
+    agrees with Keras' own on Colab's Keras and the reference one."""
     import tempfile
 
-    from keras.src.backend.config import keras_home  # read once by Keras, at import
-
-    base = os.path.expanduser(keras_home())
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        user = os.path.expanduser("~")
+        home = os.path.join(user if os.access(user, os.W_OK) else "/tmp", ".keras")
+    base = os.path.expanduser(home)
     if not os.access(base, os.W_OK):
         base = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
     return Path(base) / "models"
