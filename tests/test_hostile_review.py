@@ -672,3 +672,15 @@ def test_22_a_run_resumed_on_another_backend_records_which_backend_trained_which
     assert runs.training_state(tmp_path) == "training"  # the log says so; backends.json alone would not
     (tmp_path / runs.HISTORY).unlink()
     assert runs.training_state(tmp_path) == "started"  # a start that trained nothing yet
+
+
+def test_19_mobilenet_v2_says_when_it_falls_back_to_the_224_pixel_weights(keras_home):
+    """It silently picked the 224x224 weights for a 100x100 input (issue 35, section 3), where Keras warns."""
+    import warnings
+
+    with pytest.warns(UserWarning, match="at 100x100 it loads the 224x224 weights"):
+        path = applications.imagenet_weights_file("mobilenet_v2", (100, 100, 3))
+    assert path.name.endswith("_1.0_224_no_top.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a size Keras has weights for: no warning
+        assert applications.imagenet_weights_file("mobilenet_v2", (128, 128, 3)).name.endswith("_1.0_128_no_top.h5")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import keras
@@ -198,6 +199,9 @@ def keras_models_folder() -> Path:
     return Path(base) / "models"
 
 
+MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)  # the input sizes Keras has MobileNetV2 weights for
+
+
 def imagenet_weights_file(name: str, input_shape) -> Path:
     """The exact file that ``keras.applications`` loads (or downloads) for the ImageNet weights of
     backbone ``name`` without its top at ``input_shape``: MobileNetV2 has one file per input
@@ -205,7 +209,11 @@ def imagenet_weights_file(name: str, input_shape) -> Path:
     prefix = _weights(name).file
     if name == "mobilenet_v2":
         rows, cols = int(input_shape[0]), int(input_shape[1])
-        size = rows if rows == cols and rows in (96, 128, 160, 192, 224) else 224
+        size = rows if rows == cols and rows in MOBILENET_V2_SIZES else 224
+        if size != rows or size != cols:  # as keras.applications.MobileNetV2 itself warns
+            warnings.warn(f"MobileNetV2 has ImageNet weights for square inputs of {', '.join(map(str, MOBILENET_V2_SIZES))} "
+                          f"pixels only; at {rows}x{cols} it loads the 224x224 weights, trained at another scale.",
+                          stacklevel=3)  # fmt: skip
         return keras_models_folder() / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5"
     return keras_models_folder() / f"{prefix}.h5"
 
@@ -229,9 +237,9 @@ def _damaged(name: str, path: Path, problem: str) -> WeightsUnavailableError:
 def _imagenet_weights(name: str, input_shape) -> str:
     """What to pass as ``weights=`` for ImageNet weights: offline, the path of the cached file
     (checked readable), so that Keras has nothing to download; online, ``"imagenet"``."""
-    path = imagenet_weights_file(name, input_shape)
     if not offline():
-        return "imagenet"
+        return "imagenet"  # Keras finds (or downloads) the file itself, and warns about MobileNetV2's sizes
+    path = imagenet_weights_file(name, input_shape)
     if not path.is_file():
         raise WeightsUnavailableError(
             f"The ImageNet weights of {name} at input {tuple(input_shape)[:2]} ({path.name}) are not cached in "
