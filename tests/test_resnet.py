@@ -293,3 +293,14 @@ def test_stride_in_is_checked():
         build("resnet50", input_shape=(64, 64, 3), stride_in="2x2")
     with pytest.raises(ValueError, match="bottleneck blocks"):
         build("resnet18", stride_in="1x1")
+
+
+def test_the_imagenet_resnets_pass_their_options_by_name():
+    """resnet18 ... resnet152 handed seven options to resnet_imagenet by position (issue 35, section 5): one
+    more option in between would have shifted them all silently. They are keyword-only now."""
+    from cnnkit.models.resnet import basic_block, resnet_imagenet
+
+    with pytest.raises(TypeError, match="positional"):
+        resnet_imagenet((1, 1, 1, 1), basic_block, "tiny", (64, 64, 3))
+    model = resnet_imagenet((1, 1, 1, 1), basic_block, "tiny", input_shape=(64, 64, 3), num_classes=5, shortcut="A")
+    assert model.output_shape == (None, 5)

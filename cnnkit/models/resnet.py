@@ -148,7 +148,7 @@ def _check(shortcut, preact):
         raise ValueError("preact=True needs shortcuts: a plain network has no residual blocks.")
 
 
-def resnet_imagenet(blocks, block, name, input_shape=(224, 224, 3), num_classes=1000,
+def resnet_imagenet(blocks, block, name, *, input_shape=(224, 224, 3), num_classes=1000,
                     shortcut="B", preact=False, sync_batchnorm=False, stride_in="3x3") -> keras.Model:  # fmt: skip
     """The ImageNet ResNet: 7x7/2 stem, 3x3/2 max pool, four stages (64-128-256-512 filters,
     strides 1-2-2-2), global average pooling, dense softmax. Stage outputs on 224x224 input:
@@ -190,8 +190,8 @@ PAPER = "He, Zhang, Ren & Sun 2016, Deep residual learning for image recognition
 def resnet18(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
              stride_in="3x3") -> keras.Model:  # fmt: skip
     """ResNet-18: 2 + 2 + 2 + 2 basic blocks in the four stages of :func:`resnet_imagenet`."""
-    return resnet_imagenet((2, 2, 2, 2), basic_block, "resnet18", input_shape, num_classes, shortcut, preact, sync_batchnorm,
-                           stride_in)
+    return resnet_imagenet((2, 2, 2, 2), basic_block, "resnet18", input_shape=input_shape, num_classes=num_classes,
+                           shortcut=shortcut, preact=preact, sync_batchnorm=sync_batchnorm, stride_in=stride_in)
 
 
 @register(
@@ -205,8 +205,8 @@ def resnet18(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=F
 def resnet34(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
              stride_in="3x3") -> keras.Model:  # fmt: skip
     """ResNet-34: 3 + 4 + 6 + 3 basic blocks in the four stages of :func:`resnet_imagenet`."""
-    return resnet_imagenet((3, 4, 6, 3), basic_block, "resnet34", input_shape, num_classes, shortcut, preact, sync_batchnorm,
-                           stride_in)
+    return resnet_imagenet((3, 4, 6, 3), basic_block, "resnet34", input_shape=input_shape, num_classes=num_classes,
+                           shortcut=shortcut, preact=preact, sync_batchnorm=sync_batchnorm, stride_in=stride_in)
 
 
 @register(
@@ -220,8 +220,8 @@ def resnet34(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=F
 def resnet50(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
              stride_in="3x3") -> keras.Model:  # fmt: skip
     """ResNet-50: 3 + 4 + 6 + 3 bottleneck blocks in the four stages of :func:`resnet_imagenet`."""
-    return resnet_imagenet((3, 4, 6, 3), bottleneck_block, "resnet50", input_shape, num_classes, shortcut, preact, sync_batchnorm,
-                           stride_in)
+    return resnet_imagenet((3, 4, 6, 3), bottleneck_block, "resnet50", input_shape=input_shape, num_classes=num_classes,
+                           shortcut=shortcut, preact=preact, sync_batchnorm=sync_batchnorm, stride_in=stride_in)
 
 
 @register(
@@ -235,8 +235,8 @@ def resnet50(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=F
 def resnet101(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
               stride_in="3x3") -> keras.Model:  # fmt: skip
     """ResNet-101: 3 + 4 + 23 + 3 bottleneck blocks in the four stages of :func:`resnet_imagenet`."""
-    return resnet_imagenet((3, 4, 23, 3), bottleneck_block, "resnet101", input_shape, num_classes, shortcut, preact, sync_batchnorm,
-                           stride_in)
+    return resnet_imagenet((3, 4, 23, 3), bottleneck_block, "resnet101", input_shape=input_shape, num_classes=num_classes,
+                           shortcut=shortcut, preact=preact, sync_batchnorm=sync_batchnorm, stride_in=stride_in)
 
 
 @register(
@@ -251,8 +251,8 @@ def resnet101(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=
 def resnet152(input_shape=(224, 224, 3), num_classes=1000, shortcut="B", preact=False, sync_batchnorm=False,
               stride_in="3x3") -> keras.Model:  # fmt: skip
     """ResNet-152: 3 + 8 + 36 + 3 bottleneck blocks in the four stages of :func:`resnet_imagenet`."""
-    return resnet_imagenet((3, 8, 36, 3), bottleneck_block, "resnet152", input_shape, num_classes, shortcut, preact, sync_batchnorm,
-                           stride_in)
+    return resnet_imagenet((3, 8, 36, 3), bottleneck_block, "resnet152", input_shape=input_shape, num_classes=num_classes,
+                           shortcut=shortcut, preact=preact, sync_batchnorm=sync_batchnorm, stride_in=stride_in)
 
 
 def cifar_network(depth=20, input_shape=(32, 32, 3), num_classes=10, shortcut="A", preact=False,
