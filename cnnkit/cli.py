@@ -721,7 +721,10 @@ def _dispatch(args) -> int:
         if args.command == "models":
             print(models_table())
         elif args.command == "datasets":
-            print(datasets_table())
+            takers = {}
+            for model in list_models():
+                takers.setdefault(get_spec(model).takes, []).append(model)
+            print(datasets_table(takers))
         elif args.command == "predict":
             run_predict(args)
         elif args.command == "evaluate":

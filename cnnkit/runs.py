@@ -4,7 +4,8 @@
 folder per run. Its files, and the state each one marks::
 
     new        nothing yet (or only the lock)
-    started    settings.json (what defines the run), classes.json, SYNTHETIC.txt for synthetic data
+    started    settings.json (what defines the run), classes.json, SYNTHETIC.txt for synthetic data,
+               backends.json (which Keras backend trains from which epoch)
     training   history.csv (one row per epoch), model.keras (the best model so far), backup/
     trained    run.json: training finished; train() will not overwrite it
     finished   metrics.json, written last by the CLI after report.csv and the two plots

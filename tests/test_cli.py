@@ -19,7 +19,7 @@ def test_train_writes_the_whole_run_folder(tmp_path, capsys):
     assert code == 0
     names = {p.name for p in out.iterdir()}
     assert {"model.keras", "history.csv", "metrics.json", "report.csv", "learning_curves.png",
-            "confusion_matrix.png", "run.json", "settings.json", "classes.json", ".lock"} == names  # fmt: skip
+            "confusion_matrix.png", "run.json", "settings.json", "classes.json", "backends.json", ".lock"} == names  # fmt: skip
     assert (out / ".lock").read_text() == ""  # released: no owner recorded
     metrics = json.loads((out / "metrics.json").read_text())
     history = pd.read_csv(out / "history.csv")

@@ -118,3 +118,14 @@ def test_the_backup_repair_reads_the_files_keras_backup_and_restore_writes(tmp_p
     assert backup.repair()  # and the repair reads them as a usable backup
     source = (PACKAGE / "callbacks.py").read_text() + (PACKAGE / "training.py").read_text()
     assert "latest.weights.h5" not in source and "training_metadata.json" not in source  # never spelled by cnnkit
+
+
+def test_the_dataset_records_name_no_model():
+    """Data must not know models (issue 35, section 3): the datasets' listing spelled ccnn / eeg_mlp; the
+    command line now adds which models take each input, from the model registry."""
+    import re
+
+    from cnnkit.models import list_models
+
+    source = (PACKAGE / "data" / "registry.py").read_text()
+    assert [name for name in list_models() if re.search(rf"\b{re.escape(name)}\b", source)] == []

@@ -223,14 +223,23 @@ def get_dataset(name) -> DatasetSpec:
                            "or the path of a folder of your own images.")  # fmt: skip
 
 
-def datasets_table() -> str:
-    """Every dataset ``--dataset`` accepts, one line each (``python -m cnnkit datasets``)."""
+# DEAP's two inputs as cnnkit.data.eeg makes them: their shape and what their classes are
+EEG_INPUTS = {"de_grid": ("9x9x4", "valence low/high"), "eeg_window": ("128x32", "4 quadrants")}
+
+
+def datasets_table(models_taking: dict[str, list[str]] | None = None) -> str:
+    """Every dataset ``--dataset`` accepts, one line each (``python -m cnnkit datasets``). ``models_taking``
+    (input kind -> model names, from the model registry, which this module does not import) adds which
+    models take each of DEAP's inputs."""
     rows = []
     for name in list_datasets():
         spec = DATASETS[name]
         if spec.kind == "eeg":
-            rows.append(f"{name:14s} EEG ({spec.summary}): de_grid 9x9x4 for ccnn / eeg_mlp (valence low/high), "
-                        "eeg_window 128x32 for cnn1d_* (4 quadrants)")  # fmt: skip
+            inputs = []
+            for kind, (shape, classes) in EEG_INPUTS.items():
+                takers = " / ".join((models_taking or {}).get(kind, []))
+                inputs.append(f"{kind} {shape}{' for ' + takers if takers else ''} ({classes})")
+            rows.append(f"{name:14s} EEG ({spec.summary}): {', '.join(inputs)}")
         elif spec.kind in ("waveforms", "characters"):
             unit = "waveforms of {:,} samples" if spec.kind == "waveforms" else "windows of {:,} characters"
             rows.append(f"{name:14s} {unit.format(spec.native_shape[0])}, {spec.task}: {spec.summary}")
