@@ -478,19 +478,13 @@ def _train_and_report(args, dataset: DatasetSpec, out: Path, epochs: int, starte
     best = runs.load_model_file(out / runs.MODEL, out)
     task = task_of(best)
     result = task.evaluate(best, data.test, data.info.class_names, _scored(args, data))
-    with atomic_path(out / runs.REPORT) as temporary:
-        result.table.to_csv(temporary, errors="backslashreplace")
+    notice = None
+    if synthetic:
+        notice = "SYNTHETIC data (not DEAP recordings)" if dataset.kind == "eeg" else f"SYNTHETIC data ({data.info.name})"
+    result.write(out, notice)
     plots.save_figure(
         plots.learning_curves(history, title=f"{best.name} on {data.info.name}"), out / runs.LEARNING_CURVES
     )
-    for name, figure in result.figures.items():
-        if synthetic:
-            notice = "SYNTHETIC data (not DEAP recordings)" if dataset.kind == "eeg" else f"SYNTHETIC data ({data.info.name})"
-            if len(figure.axes) > 2:  # several panels with titles of their own: above them all
-                figure.suptitle(notice, color="#b00020", y=1.04)
-            else:
-                figure.axes[0].set_title(notice, color="#b00020")
-        plots.save_figure(figure, out / name)
     metrics = {
         "model": args.model,
         "configuration": configuration(args.model, args.dataset),

@@ -212,10 +212,10 @@ def evaluate_run(run: Run, dataset: str, out_dir=None, batch_size: int = 128) ->
 
 def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
     """:func:`evaluate_run`'s work, in the locked folder ``out``."""
-    from cnnkit import plots
     from cnnkit.data.loading import load_dataset
     from cnnkit.tasks import scored_classes, task_of
 
+    notice = None
     if is_folder_dataset(dataset):
         if takes_points(run):
             raise CnnkitError(f"{run.folder.name} takes point clouds; evaluate it on a point set (mnist_points, "
@@ -228,6 +228,7 @@ def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
     else:
         loaded = load_dataset(dataset, batch_size=batch_size, **_fit_options(run, dataset))
         class_names, data = loaded.info.class_names, loaded.test
+        notice = f"SYNTHETIC data ({loaded.info.name})" if loaded.info.synthetic else None
     if tuple(class_names) != tuple(run.class_names):
         raise CnnkitError(
             f"{dataset} has the classes {list(class_names)} but the model was trained on {list(run.class_names)}; "
@@ -239,10 +240,7 @@ def _evaluate_into(run: Run, dataset, out: Path, batch_size: int) -> dict:
         check_task_of_run(run, task, dataset)
         scored = scored_classes(len(class_names), get_dataset(dataset).background_class)
     result = task.evaluate(run.model, data, class_names, scored)
-    with atomic_path(out / runs.REPORT) as temporary:
-        result.table.to_csv(temporary, errors="backslashreplace")
-    for name, figure in result.figures.items():
-        plots.save_figure(figure, out / name)
+    result.write(out, notice)  # an evaluation on SYNTHETIC data says so on its figures, as a training run does
     metrics = {"run": str(run.folder), "dataset": str(dataset), "task": task.name, "headline": task.headline,
                task.headline: result.headline, "examples": result.examples,
                **{key.removeprefix("test_"): value for key, value in result.summary.items()}}  # fmt: skip

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import keras
@@ -45,6 +46,23 @@ class TaskEvaluation:
     table: pd.DataFrame
     figures: dict
     examples: int
+
+    def write(self, out, notice: str | None = None) -> None:
+        """``report.csv`` and the figures into the folder ``out`` (each file atomically), the one writer that
+        a training run and an evaluation share; ``notice`` (e.g. that the data are SYNTHETIC) is written in
+        red on every figure, above all its panels when it has several."""
+        from cnnkit import plots
+        from cnnkit.files import atomic_path
+        from cnnkit.runs import REPORT
+
+        with atomic_path(Path(out) / REPORT) as temporary:
+            self.table.to_csv(temporary, errors="backslashreplace")
+        for name, figure in self.figures.items():
+            if notice and len(figure.axes) > 2:  # several panels with titles of their own: above them all
+                figure.suptitle(notice, color="#b00020", y=1.04)
+            elif notice:
+                figure.axes[0].set_title(notice, color="#b00020")
+            plots.save_figure(figure, Path(out) / name)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -129,3 +129,11 @@ def test_the_dataset_records_name_no_model():
 
     source = (PACKAGE / "data" / "registry.py").read_text()
     assert [name for name in list_models() if re.search(rf"\b{re.escape(name)}\b", source)] == []
+
+
+def test_one_writer_for_a_runs_and_an_evaluations_report_and_figures():
+    """report.csv and the task's figures were written by the same lines twice, in cli.py and inference.py
+    (issue 35, section 3): TaskEvaluation.write is the one writer."""
+    writers = sorted(path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")
+                     if "REPORT" in path.read_text() and path.name != "runs.py")  # fmt: skip
+    assert writers == ["tasks.py"]
