@@ -371,3 +371,22 @@ def test_an_lrn_layer_reused_on_another_channel_count_says_so():
     layer(np.ones((1, 4, 4, 8), "float32"))
     with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 8"):
         layer(np.ones((1, 4, 4, 6), "float32"))
+
+
+def test_a_fault_in_the_code_keeps_its_traceback_instead_of_blaming_the_file(tmp_path, monkeypatch):
+    """READ_ERRORS turned TypeError, KeyError and AttributeError into "the file is damaged" (issue 35,
+    section 1): a fault in the code must keep its traceback; only what a damaged file raises is caught."""
+    import pytest
+
+    from cnnkit.data import image_files, safe_pickle
+    from tests.dataset_files import write_cifar10
+
+    path = tmp_path / "cifar-10-python.tar.gz"
+    write_cifar10(path, per_batch=4)
+
+    def buggy(*_args, **_kwargs):
+        raise TypeError("a bug, not a damaged file")
+
+    monkeypatch.setattr(safe_pickle, "load", buggy)
+    with pytest.raises(TypeError, match="a bug, not a damaged file"):
+        image_files.read_cifar10(path)

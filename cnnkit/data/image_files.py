@@ -47,18 +47,13 @@ from cnnkit.files import file_hash, offline
 
 KERAS_MIRROR = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
-# Errors that reading a damaged archive, gzip stream, zip file or pickle can raise.
+# What reading a damaged archive, gzip stream, zip file or pickle raises, and nothing else: a TypeError,
+# KeyError or AttributeError is a fault in the code, which keeps its traceback (a damaged pickle is turned
+# into UnpicklingError by cnnkit.data.safe_pickle; a batch's contents are checked one by one after it).
 READ_ERRORS = (
     OSError,
     EOFError,
     ValueError,
-    KeyError,
-    TypeError,
-    IndexError,
-    AttributeError,
-    OverflowError,
-    MemoryError,
-    RecursionError,
     zipfile.BadZipFile,
     zlib.error,
     tarfile.TarError,
