@@ -380,14 +380,20 @@ def _train_share(args) -> dict:
 
 def _build_model(args, data):
     """The command's model, sized for ``data``, built in :func:`training_scope`; options the
-    builder refuses are a bad argument (one line), a builder failing on its defaults keeps its
-    traceback."""
+    builder refuses (its ValueError, or an option name that no function under its ``**options``
+    takes) are a bad argument (one line); a builder failing on its defaults, or with any other
+    error, keeps its traceback."""
     with training_scope():
         try:
             options = {**fitted_options(args.model, args.dataset), **dict(args.option)}
             return build(configuration(args.model, args.dataset), input_shape=data.info.input_shape,
                          num_classes=data.info.num_classes, **options)  # fmt: skip
         except (ValueError, TypeError) as error:
+            # a builder with **options passes names on: Python's own "unexpected keyword argument" for one
+            # that nothing takes is a bad argument; any other TypeError is a fault and keeps its traceback
+            refused_name = isinstance(error, TypeError) and "unexpected keyword argument" in str(error)
+            if isinstance(error, TypeError) and not refused_name:
+                raise
             if not args.option or isinstance(error, CnnkitError):
                 raise  # a builder failing on its defaults is a bug: it keeps its traceback
             raise BadOptionError(f"{args.model} refuses the options {dict(args.option)}: {error}") from error

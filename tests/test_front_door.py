@@ -65,3 +65,16 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path, monkeypatch):
               "sys.exit(cli.main(['train', 'lenet5']))\n")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 1 and "Traceback" in done.stderr and "KeyError: 'internal'" in done.stderr
+
+
+def test_a_type_error_inside_a_builder_given_options_is_a_fault_not_a_bad_option(tmp_path, monkeypatch):
+    """With -o options, any ValueError or TypeError of the builder read as "refuses the options" (issue 35,
+    section 1): a TypeError that is not Python's unexpected keyword keeps its traceback."""
+    from cnnkit.models import resnet
+
+    def broken(*_args, **_kwargs):
+        raise TypeError("unsupported operand type(s): a bug in the builder")
+
+    monkeypatch.setattr(resnet, "cifar_network", broken)
+    with pytest.raises(TypeError, match="a bug in the builder"):
+        cli.main(["train", "resnet_cifar", "--dataset", "digits", "-o", "shortcut=B", "--out", str(tmp_path / "r")])
