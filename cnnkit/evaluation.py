@@ -52,6 +52,12 @@ def batch_limit(max_batches: int | None = None) -> int | None:
     return keras.config.max_steps_per_epoch() or None
 
 
+def limited(dataset: tf.data.Dataset, max_batches: int | None = None) -> tf.data.Dataset:
+    """``dataset`` as a pass over it reads it: every batch, or the first :func:`batch_limit` of them."""
+    limit = batch_limit(max_batches)
+    return dataset if limit is None else dataset.take(limit)
+
+
 def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: bool = False,
             max_batches: int | None = None) -> Predictions:  # fmt: skip
     """Run ``model`` over every batch of ``dataset`` (or the first ``max_batches``, see
@@ -60,9 +66,8 @@ def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: bool = Fa
     The predicted class is the largest output, or the smallest for models whose outputs
     are penalties (LeNet-5's Euclidean RBF layer).
     """
-    limit = batch_limit(max_batches)
     labels, scores, images = [], [], []
-    for batch_images, batch_labels in dataset if limit is None else dataset.take(limit):
+    for batch_images, batch_labels in limited(dataset, max_batches):
         scores.append(backends.forward(model, batch_images))
         labels.append(np.asarray(batch_labels))
         if keep_images:
@@ -288,7 +293,7 @@ def evaluate_separation(model, dataset, class_names, scored=None):
     mixture itself and of the estimates under the best assignment of outputs to speakers, and their
     difference, SI-SNRi; the same for BSS Eval's SDR, and SDRi (:mod:`cnnkit.separation`); the means in
     the summary; the first mixture's spectrograms beside its true sources. Reads every batch, or as many
-    as Keras' own step limit allows (:func:`batch_limit`), as ``model.evaluate`` does."""
+    as Keras' own step limit allows (:func:`limited`), as ``model.evaluate`` does."""
     import itertools
 
     from cnnkit import plots
@@ -297,8 +302,7 @@ def evaluate_separation(model, dataset, class_names, scored=None):
     from cnnkit.tasks import TaskEvaluation
 
     rows, example = [], None
-    limit = batch_limit()  # Keras' own step limit, as its evaluate obeys it (smoke mode)
-    for mixtures, sources in dataset.take(limit) if limit else dataset:
+    for mixtures, sources in limited(dataset):  # Keras' own step limit, as its evaluate obeys it (smoke mode)
         mixtures, sources = np.asarray(mixtures, "float64"), np.asarray(sources, "float64")
         estimates = np.asarray(backends.forward(model, mixtures.astype("float32")), "float64")
         best, baseline, order = separation_scores(estimates, sources, mixtures)
@@ -333,14 +337,13 @@ def evaluate_tagging(model, dataset, class_names, scored=None):
     """A tagger on a test pipeline of ``(ids, labels, mask)`` batches: F1, precision, recall and support
     per label and the macro F1 over the real positions (:func:`cnnkit.tagging.tag_scores`), the accuracy
     over them, and the confusion matrix of the labels. Reads every batch, or as many as Keras' own step
-    limit allows (:func:`batch_limit`), as ``model.evaluate`` does."""
+    limit allows (:func:`limited`), as ``model.evaluate`` does."""
     from cnnkit import plots
     from cnnkit.tagging import tag_scores
     from cnnkit.tasks import TaskEvaluation
 
     truths, guesses, masks = [], [], []
-    limit = batch_limit()  # Keras' own step limit, as its evaluate obeys it (smoke mode)
-    for ids, labels, mask in dataset.take(limit) if limit else dataset:
+    for ids, labels, mask in limited(dataset):  # Keras' own step limit, as its evaluate obeys it (smoke mode)
         truths.append(np.asarray(labels))
         masks.append(np.asarray(mask))
         guesses.append(predict_tags(model, np.asarray(ids), masks[-1]))
