@@ -42,7 +42,7 @@ import numpy as np
 from cnnkit.data.image_files import OfficialFile, locate, warn_if_unofficial
 from cnnkit.data.speech import RATE
 from cnnkit.errors import CorruptDatasetError
-from cnnkit.files import atomic_path, data_dir
+from cnnkit.files import atomic_path, data_dir, file_hash
 
 SOURCE_RATE = 16_000  # Hz, LibriSpeech's
 URL = "https://www.openslr.org/resources/12/"
@@ -133,8 +133,6 @@ def decoded_speech(subset: str, folder: Path, download: bool) -> tuple[dict[int,
     """``({speaker id: float32 (samples,)}, the archive's MD5)`` of one archive (``"dev-clean"`` or
     ``"test-clean"``) at 8 kHz: from the cache when it is there, else read from the archive (downloaded
     when allowed) and cached."""
-    from cnnkit.files import file_hash
-
     cache = folder / "librispeech_8k" / f"{subset}.npz"
     if not cache.is_file():
         official = ARCHIVES[subset]
@@ -169,12 +167,6 @@ def speaker_splits(dev: dict[int, np.ndarray], test: dict[int, np.ndarray]) -> d
     return {"train": [s for s in speakers if s not in validation], "validation": validation, "test": sorted(test)}
 
 
-def pool_of(speech: dict[int, np.ndarray], speakers) -> tuple[np.ndarray, np.ndarray]:
-    """``(audio, starts)`` of ``speakers`` back to back, :func:`cnnkit.data.speech.speaker_pools`' form."""
-    parts = [speech[s] for s in speakers]
-    return np.concatenate(parts), np.cumsum([0] + [len(p) for p in parts]).astype("int64")
-
-
 def load_librimix_dataset(name: str = "libri2mix", *, batch_size: int = 8, seed: int = 0, folder=None,
                           download: bool = True):  # fmt: skip
     """Two-speaker mixtures of LibriSpeech as train / validation / test pipelines of ``(mixtures, sources)``
@@ -183,7 +175,7 @@ def load_librimix_dataset(name: str = "libri2mix", *, batch_size: int = 8, seed:
     the checkout's ``data/``); ``download``: fetch a missing archive (683 MB in all) when allowed."""
     from cnnkit.data.base import Dataset, DatasetInfo
     from cnnkit.data.registry import DATASETS
-    from cnnkit.data.speech import SECONDS, mixture_splits
+    from cnnkit.data.speech import SECONDS, back_to_back, mixture_splits
 
     folder = Path(folder) if folder is not None else data_dir()
     (dev, dev_md5), (test, test_md5) = (decoded_speech(subset, folder, download) for subset in ARCHIVES)
@@ -194,7 +186,7 @@ def load_librimix_dataset(name: str = "libri2mix", *, batch_size: int = 8, seed:
         if too_short:
             raise CorruptDatasetError(f"speakers with less than {SECONDS:g} s of speech cannot be mixed: "
                                       f"{', '.join(too_short)}.")  # fmt: skip
-        pools[split] = pool_of(speech, chosen)
+        pools[split] = back_to_back([speech[s] for s in chosen])
     made_from = {"librispeech_md5": {"dev-clean": dev_md5, "test-clean": test_md5}, "speakers": speakers}
     spec = DATASETS[name]
     info = DatasetInfo(name=name, class_names=spec.class_names, input_shape=(int(round(SECONDS * RATE)),),

@@ -126,10 +126,14 @@ def speaker_pool(sentences, speaker, rng: np.random.Generator, seconds: float) -
 
 
 def speaker_pools(sentences, speakers, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every speaker's pool (:func:`speaker_pool`) back to back: ``(audio, starts)``, float32
-    ``(total samples,)`` and int64 ``(speakers + 1,)``, speaker ``k`` being ``audio[starts[k]:starts[k + 1]]``."""
+    """Every speaker's pool (:func:`speaker_pool`) back to back (:func:`back_to_back`)."""
     rng = np.random.default_rng(seed)
-    pools = [speaker_pool(sentences, speaker, rng, seconds) for speaker in speakers]
+    return back_to_back([speaker_pool(sentences, speaker, rng, seconds) for speaker in speakers])
+
+
+def back_to_back(pools) -> tuple[np.ndarray, np.ndarray]:
+    """Speakers' pools of speech put one after another: ``(audio, starts)``, float32 ``(total samples,)``
+    and int64 ``(speakers + 1,)``, speaker ``k`` being ``audio[starts[k]:starts[k + 1]]``."""
     return np.concatenate(pools), np.cumsum([0] + [len(pool) for pool in pools]).astype("int64")
 
 
