@@ -295,15 +295,23 @@ def default_out(args) -> Path:
     return Path("runs") / f"{args.model}-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def check_training_arguments(args) -> tuple[DatasetSpec, dict]:
+def check_training_arguments(args) -> tuple[DatasetSpec, dict, list]:
     """What ``train`` can check before any data is loaded or any process started: the model's and the
     dataset's names, that they fit each other, and the builder options (``-o``). Returns the dataset's
-    record and the ``load_dataset`` options that fit it to the model."""
+    record, the ``load_dataset`` options that fit it to the model and the ``-o`` options, typed."""
     get_spec(args.model)  # unknown names fail here, before any data is loaded
     dataset = get_dataset(args.dataset)  # unknown names fail here, with the known ones
     options = input_options(args.model, args.dataset)  # a model that takes no images fails here
-    typed_options(configuration(args.model, args.dataset), args.option)  # a bad -o value fails here
-    return dataset, options
+    typed = typed_options(configuration(args.model, args.dataset), args.option)  # a bad -o value fails here
+    return dataset, options, typed
+
+
+COORDINATOR_NEEDS = "--coordinator needs --out (the same folder for every process), --num-processes and --process-id."
+
+
+def _job_flags_missing(args) -> bool:
+    """A process of a job (``--coordinator``) started without the flags every one of them needs."""
+    return args.coordinator is not None and (args.out is None or args.num_processes is None or args.process_id is None)
 
 
 def _refuse_job(args) -> str | None:
@@ -313,9 +321,9 @@ def _refuse_job(args) -> str | None:
     if args.processes > cores:
         return (f"--processes {args.processes} asks for more processes than this machine's {cores} CPU cores; each "
                 f"is a whole interpreter with its share of every batch: use at most {cores}.")  # fmt: skip
+    if _job_flags_missing(args):
+        return COORDINATOR_NEEDS
     if args.coordinator is not None:
-        if args.out is None or args.num_processes is None or args.process_id is None:
-            return "--coordinator needs --out (the same folder for every process), --num-processes and --process-id."
         try:
             distribute.check_job(args.coordinator, args.num_processes, args.process_id)
         except distribute.ProcessGroupError as error:
@@ -333,15 +341,13 @@ def run_training(args) -> dict:
     In a multi-process job (``--coordinator``) every process trains its share of each batch;
     process 0 alone writes the run folder and the reports."""
     started = time.perf_counter()
+    if _job_flags_missing(args):
+        raise BadOptionError(COORDINATOR_NEEDS)
     if args.coordinator is not None:
-        if args.out is None or args.num_processes is None or args.process_id is None:
-            raise BadOptionError("--coordinator needs --out (the same folder for every process), --num-processes "
-                                 "and --process-id.")  # fmt: skip
         distribute.join_processes(args.coordinator, args.num_processes, args.process_id, args.join_timeout)
         if not distribute.is_chief():
             return _train_share(args)
-    dataset, options = check_training_arguments(args)
-    args.option = typed_options(configuration(args.model, args.dataset), args.option)
+    dataset, options, args.option = check_training_arguments(args)
     args.epochs = epochs = args.epochs or dataset.default_epochs
     args.batch_size = args.batch_size or dataset.default_batch_size
     out = args.out or default_out(args)
@@ -364,10 +370,8 @@ def run_training(args) -> dict:
 
 def _train_share(args) -> dict:
     """A process other than 0 of a multi-process job: train its share, write nothing."""
-    dataset = get_dataset(args.dataset)
+    dataset, options, args.option = check_training_arguments(args)
     args.batch_size = args.batch_size or dataset.default_batch_size
-    options = input_options(args.model, args.dataset)
-    args.option = typed_options(configuration(args.model, args.dataset), args.option)
     if runs.training_state(args.out) in ("trained", "finished"):
         return {}  # process 0 writes the missing reports, if any, alone
     set_seed(args.seed)
@@ -391,8 +395,7 @@ def _build_model(args, data):
         except (ValueError, TypeError) as error:
             # a builder with **options passes names on: Python's own "unexpected keyword argument" for one
             # that nothing takes is a bad argument; any other TypeError is a fault and keeps its traceback
-            refused_name = isinstance(error, TypeError) and "unexpected keyword argument" in str(error)
-            if isinstance(error, TypeError) and not refused_name:
+            if isinstance(error, TypeError) and "unexpected keyword argument" not in str(error):
                 raise
             if not args.option or isinstance(error, CnnkitError):
                 raise  # a builder failing on its defaults is a bug: it keeps its traceback
