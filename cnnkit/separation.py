@@ -75,13 +75,19 @@ class PermutationInvariantSiSnr(keras.losses.Loss):
         return -best
 
 
+def mixture_as_every_estimate(mixture, speakers: int) -> np.ndarray:
+    """``(batch, samples)`` mixtures as ``(batch, speakers, samples)`` estimates, the same for every source:
+    what the improvements (SI-SNRi, SDRi) measure from."""
+    return np.repeat(mixture[:, None], speakers, axis=1)
+
+
 def separation_scores(estimates, sources, mixture) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per example (NumPy, float64): the best-permutation SI-SNR of ``estimates`` ``(batch, speakers,
     samples)``, the mean SI-SNR of the ``mixture`` ``(batch, samples)`` against each source, and the index of
     the best permutation (see :func:`best_permutation_si_snr`)."""
     estimates, sources, mixture = (np.asarray(a, "float64") for a in (estimates, sources, mixture))
     best, order = (ops.convert_to_numpy(t) for t in best_permutation_si_snr(estimates, sources))
-    baseline = ops.convert_to_numpy(si_snr(np.repeat(mixture[:, None], sources.shape[1], axis=1), sources))
+    baseline = ops.convert_to_numpy(si_snr(mixture_as_every_estimate(mixture, sources.shape[1]), sources))
     return best, baseline.mean(axis=-1), order
 
 
@@ -96,7 +102,7 @@ def sdr_scores(estimates, sources, mixture) -> tuple[np.ndarray, np.ndarray]:
 
     estimates, sources, mixture = (np.asarray(a, "float64") for a in (estimates, sources, mixture))
     separated = fast_bss_eval.sdr(sources, estimates, filter_length=SDR_FILTER_TAPS)
-    unseparated = fast_bss_eval.sdr(sources, np.repeat(mixture[:, None], sources.shape[1], axis=1),
+    unseparated = fast_bss_eval.sdr(sources, mixture_as_every_estimate(mixture, sources.shape[1]),
                                     filter_length=SDR_FILTER_TAPS)  # fmt: skip
     return separated.mean(axis=-1), unseparated.mean(axis=-1)
 

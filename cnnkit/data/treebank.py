@@ -36,6 +36,7 @@ FILES = {split: OfficialFile(f"ud_english_ewt/en_ewt-ud-{name}.conllu", f"{URL}e
 FIRST_CHARACTER, LAST_CHARACTER = 32, 126  # printable ASCII
 VOCABULARY = LAST_CHARACTER - FIRST_CHARACTER + 3  # 97: the characters, padding (0) and unknown (1); the
 # tagger's record fits its vocabulary to it (cnnkit.models.tagging, a test checks the two agree)
+SPACE = ord(" ") - FIRST_CHARACTER + 2  # the id of the space between two words (see encode)
 MAX_FILE_BYTES = 64 << 20  # EWT's training file is about 13 MB
 
 
@@ -103,7 +104,7 @@ def windows(sentences, length: int = 256) -> dict[str, np.ndarray]:
             rows.append(row)
             row = []
         if row:
-            row.append((encode(" ")[0], 0, 0.0))
+            row.append((SPACE, 0, 0.0))
         row += [(i, 0, 0.0) for i in ids[:-1]] + [(ids[-1], index[tag], 1.0)]
     if row:
         rows.append(row)
