@@ -118,14 +118,14 @@ def record_time(notebook, path: Path, mode: str, seconds: float, where: str) -> 
 
 
 def article(notebook, name: str, mode: str, backend: str, seconds: float, where: str,
-            render: str = "") -> tuple[str, dict[str, bytes]]:  # fmt: skip
+            render: str) -> tuple[str, dict[str, bytes]]:  # fmt: skip
     """The markdown of one executed notebook and its figures (path under the articles' folder -> PNG
-    bytes), the figures in ``NAME_files/RENDER/`` (``render``: a name of this rendering, e.g. its time)."""
+    bytes), the figures in ``NAME_files/RENDER/`` (``render``: a name of this rendering, e.g. its time,
+    so that :func:`write` can put them in place before the markdown that names them)."""
     from nbconvert import MarkdownExporter
 
-    figures_dir = f"{name}_files/{render}" if render else f"{name}_files"
     body, resources = MarkdownExporter().from_notebook_node(
-        notebook, resources={"output_files_dir": figures_dir, "unique_key": name}
+        notebook, resources={"output_files_dir": f"{name}_files/{render}", "unique_key": name}
     )
     body = BADGE.sub(r"[Open this notebook in Colab](\1)", body)
     title, _, rest = body.partition("\n")
