@@ -295,3 +295,22 @@ def write_ewt_conllu(data_dir, sentences=(300, 40, 40)):
     for seed, (name, count) in enumerate(zip(("train", "dev", "test"), sentences, strict=True)):
         (folder / f"en_ewt-ud-{name}.conllu").write_text(ewt_conllu(count, seed), encoding="utf-8")
     return folder
+
+
+def write_smoke_files(root):
+    """Everything smoke mode reads, under ``root``: ``root/data`` (the data folder, CNNKIT_DATA) and
+    ``root/keras`` (the Keras home, KERAS_HOME). Random content in the official formats (tests/test_smoke.py)."""
+    from pathlib import Path
+
+    from cnnkit.data import deap_synthetic
+
+    root = Path(root)
+    write_official_image_datasets(root / "data")
+    write_flower_photos_archive(root / "data")
+    write_modelnet40_archive(root / "data")
+    write_oxford_pet_archives(root / "data")
+    for subset, speakers in (("dev-clean", range(101, 111)), ("test-clean", range(201, 204))):
+        write_librispeech_archive(root / "data" / "librispeech" / f"{subset}.tar.gz", subset, speakers)
+    write_ewt_conllu(root / "data")
+    write_keras_imagenet_weights(root / "keras")
+    deap_synthetic.write_synthetic(root / "data" / "deap_synthetic", subjects=32)  # 04 and 05 read them

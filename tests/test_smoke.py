@@ -15,16 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from cnnkit.data import deap_synthetic
-from tests.dataset_files import (
-    write_ewt_conllu,
-    write_flower_photos_archive,
-    write_keras_imagenet_weights,
-    write_librispeech_archive,
-    write_modelnet40_archive,
-    write_oxford_pet_archives,
-    write_official_image_datasets,
-)
+from tests.dataset_files import write_smoke_files
 from tests.test_notebooks import NOTEBOOKS
 
 
@@ -41,16 +32,7 @@ def smoke_folders(tmp_path_factory, worker_id):
         if not root.exists():
             started = time.perf_counter()
             scratch = Path(tempfile.mkdtemp(prefix="smoke-", dir=shared))
-            write_official_image_datasets(scratch / "data")
-            write_flower_photos_archive(scratch / "data")
-            write_modelnet40_archive(scratch / "data")
-            write_oxford_pet_archives(scratch / "data")
-            for subset, speakers in (("dev-clean", range(101, 111)), ("test-clean", range(201, 204))):
-                write_librispeech_archive(scratch / "data" / "librispeech" / f"{subset}.tar.gz", subset, speakers)
-            write_ewt_conllu(scratch / "data")
-            write_keras_imagenet_weights(scratch / "keras")
-            # DEAP's 32 synthetic subjects, which 04 and 05 read in smoke mode
-            deap_synthetic.write_synthetic(scratch / "data" / "deap_synthetic", subjects=32)
+            write_smoke_files(scratch)
             scratch.rename(root)
             print(f"smoke data written in {time.perf_counter() - started:.0f} s")
     return root / "data", root / "keras"
