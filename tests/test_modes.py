@@ -11,19 +11,21 @@ import pytest
 import tensorflow as tf
 
 import cnnkit
-from cnnkit import evaluation, modes, profiling, recipes
+from cnnkit import backends, evaluation, modes, profiling, recipes
 from cnnkit.errors import CnnkitError
 from cnnkit.training import train
 
 
 @pytest.fixture(autouse=True)
 def keras_limits_restored():
-    """Every test starts and ends without Keras' debugging limits."""
+    """Every test starts and ends without Keras' debugging limits, its steps compiled."""
     keras.config.set_max_epochs(None)
     keras.config.set_max_steps_per_epoch(None)
+    backends.run_eagerly(False)
     yield
     keras.config.set_max_epochs(None)
     keras.config.set_max_steps_per_epoch(None)
+    backends.run_eagerly(False)
 
 
 @pytest.fixture
@@ -118,8 +120,10 @@ def test_the_notebooks_budget_cuts_training_and_prediction_only_in_smoke_mode(mo
         assert epochs == 1 and train_batches == modes.SMOKE_BATCHES
         assert validation_batches == modes.SMOKE_BATCHES
         assert predicted == modes.SMOKE_BATCHES * 5
+        assert backends.runs_eagerly() and tf.config.functions_run_eagerly()  # no graph traced for one batch
     else:
         assert keras.config.max_epochs() is None and keras.config.max_steps_per_epoch() is None
+        assert not backends.runs_eagerly()
         assert (epochs, train_batches, validation_batches, predicted) == (4, 40, 28, 45)
 
 
