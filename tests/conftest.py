@@ -34,3 +34,20 @@ def digits_32():
     from cnnkit.data import load_dataset
 
     return load_dataset("digits", batch_size=64, pad_to=32)
+
+
+LONG_RUNS = ("notebook", "smoke")  # markers of the tests that execute a whole notebook (minutes each)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The notebook runs first, the later (heavier) notebooks first: pytest-xdist hands tests out in this
+    order, so the longest start while the short tests fill the other process around them, instead of one
+    starting last and running alone at the end (issue 36). The order of everything else is kept."""
+
+    def key(item):
+        notebook = item.callspec.params.get("path") if hasattr(item, "callspec") else None
+        if notebook is None or not any(item.get_closest_marker(marker) for marker in LONG_RUNS):
+            return (1, 0)
+        return (0, -int(notebook.stem[:2]))  # 11_sequences before 10_segmentation ...
+
+    items.sort(key=key)  # stable: the other tests keep their collection order
