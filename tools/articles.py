@@ -210,6 +210,7 @@ def main(argv=None) -> int:
         print(f"{path.stem}: running in {args.mode} mode on {args.backend} ...", flush=True)
         try:
             notebook, seconds = execute(path, args.mode, args.backend, args.timeout)
+            seconds = round(seconds)  # whole seconds, as the article prints them: the header's minutes too
             if args.out.resolve() == DOCS.resolve() and args.backend == "tensorflow":  # the articles of record
                 record_time(notebook, path, args.mode, seconds, where)
         except Exception as error:  # one notebook's failure, whatever it is, must not stop the others
