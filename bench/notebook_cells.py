@@ -20,9 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.test_notebooks import TENSORFLOW  # noqa: E402  (the set-up cell's backend line)
 from tests.threads import ONE_THREAD  # noqa: E402
-
-TENSORFLOW = 'BACKEND = "tensorflow"'
 
 
 def cell_seconds(cell) -> float:
